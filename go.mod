@@ -1,0 +1,14 @@
+module factstream
+
+go 1.26.0
+
+require (
+	github.com/google/uuid v1.6.0
+	go.etcd.io/bbolt v1.5.0
+)
+
+require (
+	github.com/stretchr/testify v1.12.1 // indirect
+	golang.org/x/sync v0.23.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+)

@@ -1,0 +1,352 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bucketFacts = []byte("facts") // seq (8 bytes, big endian) -> fact JSON
+	bucketIDs   = []byte("ids")   // id -> seq
+	bucketIdem  = []byte("idem")  // idempotency key -> idemRecord JSON
+)
+
+// maxGroup bounds how many appends share one transaction.
+const maxGroup = 512
+
+// Bolt keeps facts in an embedded bbolt file. Every append is fsynced before
+// it returns; concurrent appends share one transaction and one fsync (group
+// commit), so durability does not cost an fsync per request.
+type Bolt struct {
+	db       *bolt.DB
+	onAppend func([]Fact)
+
+	reqs      chan *pending
+	quit      chan struct{} // closed by Close: no more appends
+	done      chan struct{} // closed when the writer has finished
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type pending struct {
+	req AppendRequest
+	res AppendResult
+	err error
+	ok  chan struct{}
+}
+
+// OpenBolt opens (creating it and its directory if needed) the bbolt file at
+// path and starts its writer.
+func OpenBolt(path string, opts Options) (*Bolt, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("create directory for bolt file %q: %w", path, err)
+		}
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open bolt file %q: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketFacts, bucketIDs, bucketIdem} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("prepare bolt file %q: %w", path, err)
+	}
+	b := &Bolt{
+		db:       db,
+		onAppend: opts.OnAppend,
+		reqs:     make(chan *pending),
+		quit:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	go b.writer()
+	return b, nil
+}
+
+// Append implements Store. Once the request is handed to the writer it is
+// committed even if ctx ends, so a caller never mistakes a commit for a
+// failure.
+func (b *Bolt) Append(ctx context.Context, req AppendRequest) (AppendResult, error) {
+	if len(req.Drafts) == 0 {
+		return AppendResult{}, fmt.Errorf("append: no drafts")
+	}
+	p := &pending{req: req, ok: make(chan struct{})}
+	select {
+	case b.reqs <- p:
+	case <-b.quit:
+		return AppendResult{}, ErrClosed
+	case <-ctx.Done():
+		return AppendResult{}, ctx.Err()
+	}
+	<-p.ok
+	return p.res, p.err
+}
+
+// writer is the only goroutine that writes to the file. It takes every
+// append waiting while the previous commit was being fsynced into the next
+// transaction.
+func (b *Bolt) writer() {
+	defer close(b.done)
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
+	for {
+		select {
+		case p := <-b.reqs:
+			group := []*pending{p}
+		drain:
+			for len(group) < maxGroup {
+				select {
+				case p := <-b.reqs:
+					group = append(group, p)
+				default:
+					break drain
+				}
+			}
+			b.commit(group)
+		case <-prune.C:
+			b.pruneIdem(time.Now())
+		case <-b.quit:
+			return
+		}
+	}
+}
+
+func (b *Bolt) commit(group []*pending) {
+	now := time.Now()
+	var fresh []Fact
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		fresh = fresh[:0]
+		for _, p := range group {
+			p.res, p.err = b.apply(tx, p.req, now)
+			if p.err == nil && !p.res.Replayed {
+				fresh = append(fresh, p.res.Facts...)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		err = fmt.Errorf("%w: commit to bolt: %w", ErrUnavailable, err)
+		for _, p := range group {
+			p.res, p.err = AppendResult{}, err
+		}
+	} else if len(fresh) > 0 && b.onAppend != nil {
+		b.onAppend(fresh)
+	}
+	for _, p := range group {
+		close(p.ok)
+	}
+}
+
+// apply adds one request to tx. An error it returns concerns that request
+// only; the rest of the group still commits.
+func (b *Bolt) apply(tx *bolt.Tx, req AppendRequest, now time.Time) (AppendResult, error) {
+	facts := tx.Bucket(bucketFacts)
+	idem := tx.Bucket(bucketIdem)
+	if req.Idem != nil {
+		var rec idemRecord
+		raw := idem.Get([]byte(req.Idem.Key))
+		found := raw != nil
+		if found {
+			if err := json.Unmarshal(raw, &rec); err != nil {
+				return AppendResult{}, fmt.Errorf("decode idempotency record: %w", err)
+			}
+		}
+		replay, err := replayOf(req, rec, found, now)
+		if err != nil {
+			return AppendResult{}, err
+		}
+		if replay {
+			out, err := rangeTx(tx, rec.First-1, rec.Last, int(rec.Last-rec.First+1))
+			return AppendResult{Facts: out, Batch: rec.Batch, Replayed: true}, err
+		}
+	}
+	last := lastSeq(facts)
+	out, err := newFacts(req, last, now)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	ids := tx.Bucket(bucketIDs)
+	for _, f := range out {
+		data, err := json.Marshal(f)
+		if err != nil {
+			return AppendResult{}, fmt.Errorf("encode fact: %w", err)
+		}
+		if err := facts.Put(seqKey(f.Seq), data); err != nil {
+			return AppendResult{}, fmt.Errorf("put fact: %w", err)
+		}
+		if err := ids.Put([]byte(f.ID), seqKey(f.Seq)); err != nil {
+			return AppendResult{}, fmt.Errorf("put fact id: %w", err)
+		}
+	}
+	if req.Idem != nil {
+		data, err := json.Marshal(recordOf(req, out, now))
+		if err != nil {
+			return AppendResult{}, fmt.Errorf("encode idempotency record: %w", err)
+		}
+		if err := idem.Put([]byte(req.Idem.Key), data); err != nil {
+			return AppendResult{}, fmt.Errorf("put idempotency record: %w", err)
+		}
+	}
+	return AppendResult{Facts: out, Batch: req.Batch}, nil
+}
+
+func (b *Bolt) pruneIdem(now time.Time) {
+	// A failed prune only keeps expired keys a little longer; the next
+	// tick tries again.
+	_ = b.db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketIdem).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var rec idemRecord
+			if json.Unmarshal(v, &rec) == nil && !rec.expired(now) {
+				continue
+			}
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func seqKey(seq uint64) []byte {
+	k := make([]byte, 8)
+	binary.BigEndian.PutUint64(k, seq)
+	return k
+}
+
+func lastSeq(facts *bolt.Bucket) uint64 {
+	k, _ := facts.Cursor().Last()
+	if k == nil {
+		return 0
+	}
+	return binary.BigEndian.Uint64(k)
+}
+
+func rangeTx(tx *bolt.Tx, after, upTo uint64, limit int) ([]Fact, error) {
+	var out []Fact
+	c := tx.Bucket(bucketFacts).Cursor()
+	for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+		if upTo != 0 && binary.BigEndian.Uint64(k) > upTo {
+			break
+		}
+		var f Fact
+		if err := json.Unmarshal(v, &f); err != nil {
+			return nil, fmt.Errorf("decode fact %d: %w", binary.BigEndian.Uint64(k), err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// Range implements Store.
+func (b *Bolt) Range(ctx context.Context, after, upTo uint64, limit int) ([]Fact, error) {
+	var out []Fact
+	err := b.db.View(func(tx *bolt.Tx) error {
+		var err error
+		out, err = rangeTx(tx, after, upTo, limit)
+		return err
+	})
+	return out, b.wrap("read facts", err)
+}
+
+// Before implements Store.
+func (b *Bolt) Before(ctx context.Context, before uint64, limit int) ([]Fact, error) {
+	var out []Fact
+	err := b.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketFacts).Cursor()
+		var k, v []byte
+		if before == 0 {
+			k, v = c.Last()
+		} else {
+			c.Seek(seqKey(before))
+			k, v = c.Prev()
+		}
+		for ; k != nil && len(out) < limit; k, v = c.Prev() {
+			var f Fact
+			if err := json.Unmarshal(v, &f); err != nil {
+				return fmt.Errorf("decode fact %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			out = append(out, f)
+		}
+		return nil
+	})
+	return out, b.wrap("read facts", err)
+}
+
+// Get implements Store.
+func (b *Bolt) Get(ctx context.Context, id string) (Fact, error) {
+	var f Fact
+	err := b.db.View(func(tx *bolt.Tx) error {
+		seq := tx.Bucket(bucketIDs).Get([]byte(id))
+		if seq == nil {
+			return ErrNotFound
+		}
+		return json.Unmarshal(tx.Bucket(bucketFacts).Get(seq), &f)
+	})
+	if errors.Is(err, ErrNotFound) {
+		return Fact{}, err
+	}
+	return f, b.wrap("read fact", err)
+}
+
+// Stats implements Store.
+func (b *Bolt) Stats(ctx context.Context) (Stats, error) {
+	var s Stats
+	err := b.db.View(func(tx *bolt.Tx) error {
+		s.LastSeq = lastSeq(tx.Bucket(bucketFacts))
+		s.Count = s.LastSeq // seqs are gapless from 1
+		return nil
+	})
+	return s, b.wrap("read stats", err)
+}
+
+// Ping implements Store.
+func (b *Bolt) Ping(ctx context.Context) error {
+	select {
+	case <-b.quit:
+		return ErrClosed
+	default:
+	}
+	return b.wrap("ping", b.db.View(func(*bolt.Tx) error { return nil }))
+}
+
+// Close stops taking appends, lets the writer finish the one in progress
+// and closes the file.
+func (b *Bolt) Close() error {
+	b.closeOnce.Do(func() {
+		close(b.quit)
+		<-b.done
+		if err := b.db.Close(); err != nil {
+			b.closeErr = fmt.Errorf("close bolt file: %w", err)
+		}
+	})
+	return b.closeErr
+}
+
+func (b *Bolt) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
+}
+
+var _ Store = (*Bolt)(nil)
