@@ -26,6 +26,9 @@ import (
 // args and getenv, runs the service until ctx ends and returns the exit
 // code.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return Healthcheck(ctx, args[1:], getenv, stdout, stderr)
+	}
 	cfg, err := Parse(args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
