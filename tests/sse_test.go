@@ -192,18 +192,27 @@ func (s *sseStream) Close() {
 // array is a list of facts, an object is one fact.
 func factsOf(tb testing.TB, ev sseEvent) []store.Fact {
 	tb.Helper()
-	if strings.HasPrefix(ev.Data, "[") {
+	facts, err := decodeFacts(ev.Data)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return facts
+}
+
+// decodeFacts is factsOf for goroutines other than the test's.
+func decodeFacts(data string) ([]store.Fact, error) {
+	if strings.HasPrefix(data, "[") {
 		var fs []store.Fact
-		if err := json.Unmarshal([]byte(ev.Data), &fs); err != nil {
-			tb.Fatalf("decode array event %q: %v", ev.Data, err)
+		if err := json.Unmarshal([]byte(data), &fs); err != nil {
+			return nil, fmt.Errorf("decode array event %q: %w", data, err)
 		}
-		return fs
+		return fs, nil
 	}
 	var f store.Fact
-	if err := json.Unmarshal([]byte(ev.Data), &f); err != nil {
-		tb.Fatalf("decode event %q: %v", ev.Data, err)
+	if err := json.Unmarshal([]byte(data), &f); err != nil {
+		return nil, fmt.Errorf("decode event %q: %w", data, err)
 	}
-	return []store.Fact{f}
+	return []store.Fact{f}, nil
 }
 
 func TestReadEventFollowsTheSpec(t *testing.T) {
