@@ -73,6 +73,11 @@ func Run(ctx context.Context, cfg Config) error {
 			log.Error("closing the store", "error", err)
 		}
 	}()
+	var cluster handlers.ClusterCounter
+	if p, ok := st.(store.Presence); ok {
+		cluster = p
+		defer startPresence(log, p, cfg.Instance, h.Subscribers, cfg.PresenceInterval)()
+	}
 
 	routes := handlers.Routes(handlers.Deps{
 		Logger: log,
@@ -85,6 +90,7 @@ func Run(ctx context.Context, cfg Config) error {
 			SnapshotMax:  cfg.SnapshotMax,
 		},
 		MaxBody:  cfg.MaxBody,
+		Cluster:  cluster,
 		Instance: handlers.Instance{ID: cfg.Instance, StoreKind: kind, Version: version(), Started: time.Now()},
 	})
 	srv := &http.Server{

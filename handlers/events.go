@@ -157,6 +157,11 @@ func (s *stream) snapshot(ctx context.Context, head uint64, resume bool, lastID 
 		}
 		return s.catchUp(ctx, head)
 	}
+	if head == 0 {
+		// An empty store: Range with upTo 0 would mean "no bound" and could
+		// return facts committed since head was read, without an id.
+		return s.array(nil, 0)
+	}
 	after := uint64(0)
 	if head > uint64(max) {
 		after = head - uint64(max)

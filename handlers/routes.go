@@ -34,6 +34,9 @@ type Deps struct {
 	Stream   StreamOptions
 	MaxBody  int64
 	Instance Instance
+	// Cluster, when set, counts the streams of every instance sharing the
+	// store (for cluster_clients in /status).
+	Cluster ClusterCounter
 }
 
 // Routes returns the whole API as one handler.
@@ -51,7 +54,7 @@ func Routes(d Deps) http.Handler {
 	r.POST("/facts", handlePublish(d.Logger, d.Store, inFlight, d.MaxBody, true))
 	r.GET("/facts", handleList(d.Logger, d.Store))
 	r.GET("/facts/:id", handleGet(d.Logger, d.Store))
-	r.GET("/status", handleStatus(d.Logger, d.Store, d.Hub, d.Instance))
+	r.GET("/status", handleStatus(d.Logger, d.Store, d.Hub, d.Cluster, d.Instance))
 	r.GET("/healthz", handleHealthz)
 	r.GET("/readyz", handleReadyz(d.Logger, d.Store))
 

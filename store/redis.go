@@ -21,11 +21,11 @@ const DefaultKeyPrefix = "factstream:"
 // write is never reported as done unless Redis acknowledged it.
 const (
 	redisDialTimeout  = 500 * time.Millisecond
-	redisReadTimeout  = time.Second
+	redisReadTimeout  = 1500 * time.Millisecond
 	redisWriteTimeout = 500 * time.Millisecond
 	redisPoolTimeout  = 500 * time.Millisecond
 	// redisOpTimeout bounds one whole store call, whatever the caller's ctx.
-	redisOpTimeout = 1500 * time.Millisecond
+	redisOpTimeout = 1800 * time.Millisecond
 )
 
 // Redis keeps facts in a Redis Stream shared by every instance that opens the
