@@ -140,6 +140,7 @@ func (s *Server) start() error {
 		"--protected-mode", "yes",
 	)
 	cmd.Stdout, cmd.Stderr = log, log
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
