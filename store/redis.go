@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -83,8 +84,17 @@ func newRedisKeys(prefix string) redisKeys {
 
 // OpenRedis opens the Redis store at url ("redis://host:port/db", or
 // rediss:// for TLS), checks that Redis answers and starts the tail loop
-// from the current head.
+// from the current head. A key_prefix query parameter in url
+// ("redis://redis:6379/0?key_prefix=app1:") overrides opts.KeyPrefix, so
+// the one store setting can say everything about the store.
 func OpenRedis(url string, opts Options) (*Redis, error) {
+	url, prefix, err := splitKeyPrefix(url)
+	if err != nil {
+		return nil, fmt.Errorf("open redis store: %w", err)
+	}
+	if prefix != "" {
+		opts.KeyPrefix = prefix
+	}
 	ropts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("open redis store: parse url: %w", err)
@@ -115,6 +125,23 @@ func OpenRedis(url string, opts Options) (*Redis, error) {
 	r.tailRdb = redis.NewClient(&tailOpts)
 	go r.tail(st.LastSeq)
 	return r, nil
+}
+
+// splitKeyPrefix takes the key_prefix parameter, which go-redis does not
+// know, out of a Redis URL.
+func splitKeyPrefix(raw string) (rest, prefix string, err error) {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return "", "", fmt.Errorf("parse url: %w", err)
+	}
+	q := u.Query()
+	prefix = q.Get("key_prefix")
+	if q.Has("key_prefix") && prefix == "" {
+		return "", "", fmt.Errorf("key_prefix in %q is empty", u.Redacted())
+	}
+	q.Del("key_prefix")
+	u.RawQuery = q.Encode()
+	return u.String(), prefix, nil
 }
 
 // tuneRedisOptions makes every call fail fast when Redis is away. Retries are

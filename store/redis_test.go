@@ -51,6 +51,26 @@ func TestOpenRedisRejectsBadURLAndDeadServer(t *testing.T) {
 	}
 }
 
+func TestRedisKeyPrefixFromURL(t *testing.T) {
+	srv := redistest.Start(t)
+	s, err := OpenRedis(srv.URL()+"?key_prefix=app1:", Options{KeyPrefix: "ignored:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, want := s.keys.stream, "{app1:}facts"; got != want {
+		t.Fatalf("stream key = %q, want %q", got, want)
+	}
+	mustAppend(t, s, AppendRequest{Drafts: drafts(1, "p")})
+	other := mustOpenRedis(t, srv, "", Options{})
+	if st, err := other.Stats(t.Context()); err != nil || st.Count != 0 {
+		t.Fatalf("default prefix sees %+v, %v; want an empty store", st, err)
+	}
+	if _, err := OpenRedis(srv.URL()+"?key_prefix=", Options{}); err == nil {
+		t.Fatal("empty key_prefix accepted")
+	}
+}
+
 func TestRedisSeqIsGaplessAcrossInstances(t *testing.T) {
 	srv := redistest.Start(t)
 	prefix := testPrefix(t)
