@@ -244,16 +244,29 @@ func (s *stream) flushPending() error {
 }
 
 // flush writes b and flushes it to the client under a per-write deadline,
-// so a stuck client costs one timeout, never a stuck goroutine.
+// so a stuck client costs one timeout, never a stuck goroutine. The
+// deadline is cleared once the write is through: on HTTP/2 it is a timer
+// that resets the stream when it fires, even with no write pending, so a
+// deadline left set would cut every stream idle for longer than timeout.
 func (s *stream) flush(b []byte) error {
-	if s.timeout > 0 {
-		if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return err
+	deadline := s.timeout > 0
+	if deadline {
+		if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil {
+			if !errors.Is(err, http.ErrNotSupported) {
+				return err
+			}
+			deadline = false
 		}
 	}
 	if _, err := s.w.Write(b); err != nil {
 		return err
 	}
 	s.buf = s.buf[:0]
-	return s.rc.Flush()
+	if err := s.rc.Flush(); err != nil {
+		return err
+	}
+	if deadline {
+		return s.rc.SetWriteDeadline(time.Time{})
+	}
+	return nil
 }

@@ -1,5 +1,6 @@
 // Package middleware holds the cross-cutting parts of request handling:
-// request ids, access logging and panic recovery.
+// request ids, access logging, panic recovery, security headers, CORS,
+// bearer-token authentication, the publish rate limit and metrics.
 package middleware
 
 import (
@@ -90,6 +91,7 @@ func Recover(log *slog.Logger) gin.HandlerFunc {
 			log.LogAttrs(c.Request.Context(), slog.LevelError, "handler panicked",
 				slog.String("request_id", c.GetString("request_id")), slog.Any("panic", v))
 			if !c.Writer.Written() {
+				c.Set("problem", "internal")
 				c.Data(http.StatusInternalServerError, "application/problem+json",
 					[]byte(`{"type":"urn:factstream:problem:internal","title":"Internal Server Error","status":500,"detail":"internal error; it has been logged"}`))
 			}
