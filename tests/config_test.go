@@ -3,8 +3,6 @@ package tests
 import (
 	"bytes"
 	"context"
-	"errors"
-	"io/fs"
 	"os"
 	"regexp"
 	"strings"
@@ -48,29 +46,23 @@ func TestHelpListsEverySetting(t *testing.T) {
 }
 
 // configTable returns the README's configuration table: its lines that
-// start with "| `--". Until the README holds it, docs/config-rows.md does.
+// start with "| `--".
 func configTable(tb testing.TB) string {
 	tb.Helper()
-	for _, path := range []string{"../README.md", "../docs/config-rows.md"} {
-		data, err := os.ReadFile(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			tb.Fatal(err)
-		}
-		var rows []string
-		for _, line := range strings.Split(string(data), "\n") {
-			if strings.HasPrefix(line, "| `--") {
-				rows = append(rows, line)
-			}
-		}
-		if len(rows) > 0 {
-			return strings.Join(rows, "\n")
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var rows []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "| `--") {
+			rows = append(rows, line)
 		}
 	}
-	tb.Fatal("no configuration table (rows starting with \"| `--\") in README.md")
-	return ""
+	if len(rows) == 0 {
+		tb.Fatal("README.md has no configuration table (rows starting with \"| `--\")")
+	}
+	return strings.Join(rows, "\n")
 }
 
 func TestReadmeDocumentsEverySetting(t *testing.T) {
