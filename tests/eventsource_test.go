@@ -1,0 +1,99 @@
+package tests
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// headlessChromium starts a headless Chromium for one test and returns its
+// context. Without Chromium the test is skipped, except under CI=true,
+// where scripts/test-deps.sh installs it and a missing browser must fail.
+func headlessChromium(tb testing.TB) context.Context {
+	tb.Helper()
+	path := ""
+	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		msg := "Chromium not found (/usr/bin/chromium); scripts/test-deps.sh installs it"
+		if os.Getenv("CI") == "true" {
+			tb.Fatal(msg)
+		}
+		tb.Skip("skipping browser test: " + msg)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], // headless, no first run, no background networking
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox, // tests run as root in containers
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(tb.TempDir()),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	tb.Cleanup(func() {
+		cancelBrowser()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(bctx); err != nil {
+		tb.Fatalf("start Chromium %s: %v", path, err)
+	}
+	return bctx
+}
+
+// TestBrowserEventSourceWithAccessToken subscribes a real EventSource, which
+// cannot set headers, with the token in the access_token query parameter,
+// and with the factstream_token cookie; a wrong token fails the
+// EventSource for good instead of making it reconnect forever.
+func TestBrowserEventSourceWithAccessToken(t *testing.T) {
+	browser := headlessChromium(t)
+	cfg := testConfig(t)
+	cfg.SubscribeTokens = []string{"browser-token"}
+	srv := startServer(t, cfg)
+	before := postFact(t, srv.URL, "before")
+
+	ctx, cancel := context.WithTimeout(browser, 30*time.Second)
+	defer cancel()
+	// Any page of the service gives the script its origin.
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/healthz")); err != nil {
+		t.Fatal(err)
+	}
+	open := `(() => {
+		window.got = { query: [], cookie: [] };
+		const q = new EventSource('/events?access_token=browser-token');
+		q.onmessage = e => window.got.query.push(e.data);
+		document.cookie = 'factstream_token=browser-token; path=/; SameSite=Strict';
+		const c = new EventSource('/events');
+		c.onmessage = e => window.got.cookie.push(e.data);
+		// The cookie stays set: the wrong query token below must still be
+		// refused, as a query token is checked before the cookie.
+		window.wrong = new EventSource('/events?access_token=wrong-token');
+		return true;
+	})()`
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](open)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS := func(what, expr string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+			got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.got)`))
+			t.Fatalf("waiting for %s: %v; received %s", what, err, got)
+		}
+	}
+	has := func(id string) string {
+		return `window.got.query.some(d => d.includes('` + id + `')) && window.got.cookie.some(d => d.includes('` + id + `'))`
+	}
+	waitJS("the snapshot on both EventSources", has(before.ID))
+	after := postFact(t, srv.URL, "after")
+	waitJS("the live fact on both EventSources", has(after.ID))
+	waitJS("the wrong token to close its EventSource", `window.wrong.readyState === EventSource.CLOSED`)
+}
