@@ -27,6 +27,7 @@
     notice: $('notice'),
     factCount: $('fact-count'),
     clientCount: $('client-count'),
+    clientNote: $('client-note'),
     chart: $('chart'),
     chartPeak: $('chart-peak'),
     form: $('fact-form'),
@@ -415,9 +416,11 @@
     const s = state.status;
     if (!s) return;
     const facts = (Number(s.facts) || 0) + state.newSinceStatus;
-    const clients = Number(s.cluster_clients ?? s.clients) || 0;
+    const cluster = s.cluster_clients !== undefined && s.cluster_clients !== null;
+    const clients = Number(cluster ? s.cluster_clients : s.clients) || 0;
     setText(ui.factCount, facts.toLocaleString());
     setText(ui.clientCount, clients.toLocaleString());
+    setText(ui.clientNote, cluster ? 'across all servers' : 'watching this server');
   }
 
   // checkStall is the page's heartbeat check. EventSource hides the
