@@ -1,0 +1,219 @@
+// Package app reads the configuration and assembles the service: it opens
+// the store, starts the hub, mounts the routes and runs the HTTP server
+// until its context ends, then shuts everything down in order.
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"factstream/store"
+)
+
+// Config is the whole configuration. Parse fills it from flags and
+// environment variables; tests may build one from DefaultConfig.
+type Config struct {
+	Addr            string
+	Store           string
+	Instance        string
+	Heartbeat       time.Duration
+	Retry           time.Duration
+	WriteTimeout    time.Duration
+	MaxClients      int
+	ClientBuffer    int
+	SnapshotMax     int
+	MaxBody         int64
+	LogLevel        slog.Level
+	LogFormat       string
+	ShutdownTimeout time.Duration
+
+	// Not settings: hooks for embedding and tests.
+
+	// LogOutput receives the logs; nil means standard error.
+	LogOutput io.Writer
+	// OnListen, when set, is called with the bound address once the server
+	// accepts connections (useful with Addr ":0").
+	OnListen func(addr net.Addr)
+}
+
+// setting is one configuration value: its flag name (the environment
+// variable is derived from it), default, help text and parser.
+type setting struct {
+	name  string
+	def   string
+	usage string
+	set   func(c *Config, v string) error
+}
+
+func settings() []setting {
+	return []setting{
+		{"addr", ":3000", "address to listen on", func(c *Config, v string) error {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return err
+			}
+			c.Addr = v
+			return nil
+		}},
+		{"store", "bolt:data/facts.db", "where facts live: bolt:<path>, memory: or redis://host:port/db", func(c *Config, v string) error {
+			if _, err := store.Kind(v); err != nil {
+				return err
+			}
+			c.Store = v
+			return nil
+		}},
+		{"instance", "", "name of this instance in /status and logs (default: host name and a random suffix)", func(c *Config, v string) error {
+			c.Instance = v
+			return nil
+		}},
+		{"heartbeat", "15s", "interval of keepalive comments on idle streams", durationSetter(func(c *Config) *time.Duration { return &c.Heartbeat }, time.Second)},
+		{"retry", "3s", "reconnection delay advertised to SSE clients", durationSetter(func(c *Config) *time.Duration { return &c.Retry }, time.Millisecond)},
+		{"write-timeout", "10s", "deadline of each write to a stream client; a client that takes longer is dropped", durationSetter(func(c *Config) *time.Duration { return &c.WriteTimeout }, 100*time.Millisecond)},
+		{"max-clients", "10000", "most concurrent streams on this instance", intSetter(func(c *Config) *int { return &c.MaxClients }, 1)},
+		{"client-buffer", "1024", "events a stream may have queued before it is dropped as too slow", intSetter(func(c *Config) *int { return &c.ClientBuffer }, 1)},
+		{"snapshot-max", "10000", "most facts in the snapshot of a connection without Last-Event-ID", intSetter(func(c *Config) *int { return &c.SnapshotMax }, 0)},
+		{"max-body", "64KiB", "largest accepted request body (bytes, or with KiB/MiB)", func(c *Config, v string) error {
+			n, err := parseSize(v)
+			if err != nil {
+				return err
+			}
+			c.MaxBody = n
+			return nil
+		}},
+		{"log-level", "info", "debug, info, warn or error", func(c *Config, v string) error {
+			return c.LogLevel.UnmarshalText([]byte(v))
+		}},
+		{"log-format", "text", "text or json", func(c *Config, v string) error {
+			if v != "text" && v != "json" {
+				return errors.New("must be text or json")
+			}
+			c.LogFormat = v
+			return nil
+		}},
+		{"shutdown-timeout", "10s", "how long shutdown waits for in-flight requests", durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, 0)},
+	}
+}
+
+func durationSetter(field func(*Config) *time.Duration, min time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		if d < min || (min == 0 && d < 0) {
+			return fmt.Errorf("must be at least %v", min)
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+func intSetter(field func(*Config) *int, min int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return errors.New("must be a whole number")
+		}
+		if n < min {
+			return fmt.Errorf("must be at least %d", min)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+// parseSize reads a byte count: "65536", "64KiB" or "1MiB".
+func parseSize(v string) (int64, error) {
+	mult := int64(1)
+	num := v
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}} {
+		if strings.HasSuffix(v, u.suffix) {
+			num, mult = strings.TrimSuffix(v, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > (1<<40)/mult {
+		return 0, errors.New("must be a positive size in bytes, or with a KiB or MiB suffix")
+	}
+	return n * mult, nil
+}
+
+// envName is the environment variable of a flag: FACTSTREAM_ plus its name
+// in upper snake case.
+func envName(flagName string) string {
+	return "FACTSTREAM_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// settingError names the setting a bad value belongs to, in one line.
+func settingError(s setting, v string, err error) error {
+	return fmt.Errorf("invalid value %q for --%s (%s): %v", v, s.name, envName(s.name), err)
+}
+
+// DefaultConfig returns the configuration with every default applied.
+func DefaultConfig() Config {
+	var c Config
+	for _, s := range settings() {
+		if err := s.set(&c, s.def); err != nil {
+			panic("default of " + s.name + ": " + err.Error()) // a programming error
+		}
+	}
+	return c
+}
+
+// Parse reads the configuration: defaults, then environment variables, then
+// flags, each overriding the one before. It returns flag.ErrHelp after
+// printing the usage to out when asked for help.
+func Parse(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	c := DefaultConfig()
+	all := settings()
+	for _, s := range all {
+		if v := getenv(envName(s.name)); v != "" {
+			if err := s.set(&c, v); err != nil {
+				return c, settingError(s, v, err)
+			}
+		}
+	}
+	fs := flag.NewFlagSet("factstream", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var flagErr error
+	for _, s := range all {
+		fs.Func(s.name, s.usage, func(v string) error {
+			if err := s.set(&c, v); err != nil {
+				flagErr = settingError(s, v, err)
+				return flagErr
+			}
+			return nil
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(out, all)
+			return c, err
+		}
+		if flagErr != nil {
+			return c, flagErr
+		}
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q (settings are flags such as --addr=:3000)", fs.Arg(0))
+	}
+	return c, nil
+}
+
+func printUsage(out io.Writer, all []setting) {
+	fmt.Fprintf(out, "Usage: factstream [flags]\n\nEvery flag can also be set by the environment variable shown; a flag wins.\n\n")
+	for _, s := range all {
+		fmt.Fprintf(out, "  --%s (%s, default %q)\n      %s\n", s.name, envName(s.name), s.def, s.usage)
+	}
+}

@@ -1,0 +1,163 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"factstream/handlers"
+	"factstream/hub"
+	"factstream/store"
+)
+
+// Main is the whole program behind main: it parses the configuration from
+// args and getenv, runs the service until ctx ends and returns the exit
+// code.
+func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := Parse(args, getenv, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "factstream: %v\n", err)
+		return 2
+	}
+	cfg.LogOutput = stderr
+	if err := Run(ctx, cfg); err != nil {
+		fmt.Fprintf(stderr, "factstream: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// Run serves factstream with cfg until ctx ends, then shuts down in order:
+// streams are ended by the hub (a stream never returns by itself, so the
+// server could not drain otherwise), in-flight requests finish, and the
+// store closes last.
+func Run(ctx context.Context, cfg Config) error {
+	log := newLogger(cfg)
+	gin.SetMode(gin.ReleaseMode)
+	if cfg.Instance == "" {
+		cfg.Instance = defaultInstance()
+	}
+	kind, err := store.Kind(cfg.Store)
+	if err != nil {
+		return err
+	}
+
+	h := hub.New(hub.Options{Buffer: cfg.ClientBuffer, MaxSubscribers: cfg.MaxClients})
+	defer h.Close()
+	st, err := store.Open(cfg.Store, store.Options{
+		OnAppend: func(facts []store.Fact) { h.Publish(handlers.FactEvents(facts)) },
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing the store", "error", err)
+		}
+	}()
+
+	routes := handlers.Routes(handlers.Deps{
+		Logger: log,
+		Store:  st,
+		Hub:    h,
+		Stream: handlers.StreamOptions{
+			Retry:        cfg.Retry,
+			Heartbeat:    cfg.Heartbeat,
+			WriteTimeout: cfg.WriteTimeout,
+			SnapshotMax:  cfg.SnapshotMax,
+		},
+		MaxBody:  cfg.MaxBody,
+		Instance: handlers.Instance{ID: cfg.Instance, StoreKind: kind, Version: version(), Started: time.Now()},
+	})
+	srv := &http.Server{
+		Handler: routes,
+		// No WriteTimeout: it would cut every stream. Streams set a
+		// deadline per write instead.
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	log.Info("factstream listening", "addr", ln.Addr().String(), "store", kind, "instance", cfg.Instance)
+	if cfg.OnListen != nil {
+		cfg.OnListen(ln.Addr())
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	log.Info("shutting down")
+	h.Close()
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		srv.Close()
+		log.Warn("requests still running at the shutdown deadline were cut", "error", err)
+	}
+	<-served
+	log.Info("stopped")
+	return nil
+}
+
+func newLogger(cfg Config) *slog.Logger {
+	out := cfg.LogOutput
+	if out == nil {
+		out = os.Stderr
+	}
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(out, opts))
+	}
+	return slog.New(slog.NewTextHandler(out, opts))
+}
+
+func defaultInstance() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "factstream"
+	}
+	b := make([]byte, 3)
+	rand.Read(b)
+	return host + "-" + hex.EncodeToString(b)
+}
+
+// version is the module version, or the VCS revision of a source build.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 && (v == "" || v == "(devel)") {
+			v = s.Value[:12]
+		}
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	return v
+}

@@ -1,0 +1,259 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"factstream/hub"
+	"factstream/store"
+)
+
+// catchUpChunk bounds the facts in one array event of a resume, so a long
+// catch-up is several events, each with the id of its last fact.
+const catchUpChunk = 1000
+
+// Subscriptions is what a stream needs from the hub.
+type Subscriptions interface {
+	Subscribe() (*hub.Subscriber, error)
+}
+
+// FactReader is what streams and read endpoints need from the store.
+type FactReader interface {
+	Range(ctx context.Context, after, upTo uint64, limit int) ([]store.Fact, error)
+	Stats(ctx context.Context) (store.Stats, error)
+}
+
+// StreamOptions tune GET /events.
+type StreamOptions struct {
+	Retry        time.Duration // reconnection delay advertised to clients
+	Heartbeat    time.Duration // interval of keepalive comments
+	WriteTimeout time.Duration // deadline of each write to a client
+	SnapshotMax  int           // facts in the snapshot of a fresh connection
+}
+
+// Why a stream ended, as logged.
+const (
+	endClient   = "client-closed"
+	endSlow     = "slow-client"
+	endShutdown = "shutdown"
+	endWrite    = "write-failed"
+	endStore    = "store-failed"
+)
+
+func handleEvents(log *slog.Logger, subs Subscriptions, facts FactReader, o StreamOptions) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		lastID, resume, err := lastEventID(c.Request)
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		// Subscribe before reading the store: anything committed after the
+		// read below is then certain to arrive through the queue.
+		sub, err := subs.Subscribe()
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		defer sub.Close()
+		ctx := c.Request.Context()
+		st, err := facts.Stats(ctx)
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		if resume && lastID > st.LastSeq {
+			resume = false // the store was replaced: start afresh
+		}
+		h := c.Writer.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no")
+		if c.Request.ProtoMajor == 1 {
+			h.Set("Connection", "keep-alive")
+		}
+		c.Status(http.StatusOK)
+		s := &stream{w: c.Writer, rc: http.NewResponseController(c.Writer), facts: facts, timeout: o.WriteTimeout}
+		reason, err := s.run(ctx, sub, st.LastSeq, resume, lastID, o)
+		c.Set("events_sent", s.sent)
+		c.Set("stream_end", reason)
+		switch reason {
+		case endSlow:
+			log.LogAttrs(ctx, slog.LevelWarn, "slow subscriber disconnected",
+				slog.String("request_id", c.GetString("request_id")), slog.Uint64("last_seq", s.last))
+		case endStore:
+			log.LogAttrs(ctx, slog.LevelError, "stream ended by a store error",
+				slog.String("request_id", c.GetString("request_id")), slog.String("error", err.Error()))
+		}
+	}
+}
+
+// stream writes one client's events. Only the request's goroutine uses it.
+type stream struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	facts   FactReader
+	timeout time.Duration
+	buf     []byte
+	last    uint64 // seq of the last fact sent
+	sent    int    // events written, the snapshot included
+}
+
+func (s *stream) run(ctx context.Context, sub *hub.Subscriber, head uint64, resume bool, lastID uint64, o StreamOptions) (string, error) {
+	s.buf = appendRetry(s.buf[:0], o.Retry)
+	if err := s.snapshot(ctx, head, resume, lastID, o.SnapshotMax); err != nil {
+		return s.failure(err)
+	}
+	heartbeat := time.NewTicker(o.Heartbeat)
+	defer heartbeat.Stop()
+	var events []hub.Event
+	for {
+		select {
+		case <-ctx.Done():
+			return endClient, nil
+		case <-sub.Done():
+			if errors.Is(sub.Err(), hub.ErrSlow) {
+				return endSlow, nil
+			}
+			return endShutdown, nil
+		case <-heartbeat.C:
+			if err := s.flush(append(s.buf[:0], keepalive...)); err != nil {
+				return endWrite, err
+			}
+		case <-sub.Ready():
+			events = sub.Take(events[:0])
+			n, err := s.deliver(ctx, events)
+			sub.Delivered(n)
+			clear(events) // drop references to frames already written
+			if err != nil {
+				return s.failure(err)
+			}
+		}
+	}
+}
+
+func (s *stream) failure(err error) (string, error) {
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrClosed) {
+		return endStore, err
+	}
+	if errors.Is(err, context.Canceled) {
+		return endClient, nil
+	}
+	return endWrite, err
+}
+
+// snapshot writes the retry line and the snapshot event(s): the newest
+// facts for a fresh client, or every fact after lastID for a resume.
+func (s *stream) snapshot(ctx context.Context, head uint64, resume bool, lastID uint64, max int) error {
+	if resume {
+		s.last = lastID
+		if lastID == head {
+			return s.array(nil, head) // nothing missed: confirm the position
+		}
+		return s.catchUp(ctx, head)
+	}
+	after := uint64(0)
+	if head > uint64(max) {
+		after = head - uint64(max)
+	}
+	facts, err := s.facts.Range(ctx, after, head, max)
+	if err != nil {
+		return err
+	}
+	return s.array(facts, head)
+}
+
+// catchUp sends the facts after s.last up to upTo from the store, as array
+// events of at most catchUpChunk facts.
+func (s *stream) catchUp(ctx context.Context, upTo uint64) error {
+	for s.last < upTo {
+		facts, err := s.facts.Range(ctx, s.last, upTo, catchUpChunk)
+		if err != nil {
+			return err
+		}
+		if len(facts) == 0 {
+			return errors.New("catch-up: facts missing from the store")
+		}
+		if err := s.array(facts, facts[len(facts)-1].Seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// array writes facts as one JSON array event carrying id (none when 0),
+// after whatever s.buf already holds.
+func (s *stream) array(facts []store.Fact, id uint64) error {
+	if facts == nil {
+		facts = []store.Fact{}
+	}
+	data, err := json.Marshal(facts)
+	if err != nil {
+		return err
+	}
+	s.buf = appendEvent(s.buf, id, data)
+	if id > s.last {
+		s.last = id
+	}
+	s.sent++
+	return s.flush(s.buf)
+}
+
+// deliver writes the queued events that follow s.last in one write. Events
+// the snapshot already covered are skipped; a gap, which only a store that
+// reports appends late could cause, is filled from the store first.
+func (s *stream) deliver(ctx context.Context, events []hub.Event) (int, error) {
+	s.buf = s.buf[:0]
+	n := 0
+	for _, ev := range events {
+		if ev.Seq <= s.last {
+			continue
+		}
+		if ev.Seq != s.last+1 {
+			if err := s.flushPending(); err != nil {
+				return n, err
+			}
+			if err := s.catchUp(ctx, ev.Seq-1); err != nil {
+				return n, err
+			}
+			s.buf = s.buf[:0]
+		}
+		s.buf = append(s.buf, ev.Frame...)
+		s.last = ev.Seq
+		n++
+	}
+	if err := s.flushPending(); err != nil {
+		return n, err
+	}
+	s.sent += n
+	return n, nil
+}
+
+func (s *stream) flushPending() error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	err := s.flush(s.buf)
+	s.buf = s.buf[:0]
+	return err
+}
+
+// flush writes b and flushes it to the client under a per-write deadline,
+// so a stuck client costs one timeout, never a stuck goroutine.
+func (s *stream) flush(b []byte) error {
+	if s.timeout > 0 {
+		if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+	}
+	if _, err := s.w.Write(b); err != nil {
+		return err
+	}
+	s.buf = s.buf[:0]
+	return s.rc.Flush()
+}

@@ -1,0 +1,145 @@
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"factstream/store"
+)
+
+// FactWriter is what publishing needs from the store.
+type FactWriter interface {
+	Append(ctx context.Context, req store.AppendRequest) (store.AppendResult, error)
+}
+
+// FactLister is what the read endpoints need from the store.
+type FactLister interface {
+	Range(ctx context.Context, after, upTo uint64, limit int) ([]store.Fact, error)
+	Before(ctx context.Context, before uint64, limit int) ([]store.Fact, error)
+	Get(ctx context.Context, id string) (store.Fact, error)
+}
+
+// keysInFlight tracks idempotency keys whose first request is still being
+// processed, so a concurrent retry gets 409 instead of racing it.
+type keysInFlight struct {
+	mu   sync.Mutex
+	keys map[string]struct{}
+}
+
+func (k *keysInFlight) acquire(key string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, busy := k.keys[key]; busy {
+		return false
+	}
+	if k.keys == nil {
+		k.keys = make(map[string]struct{})
+	}
+	k.keys[key] = struct{}{}
+	return true
+}
+
+func (k *keysInFlight) release(key string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.keys, key)
+}
+
+func handlePublish(log *slog.Logger, facts FactWriter, inFlight *keysInFlight, maxBody int64, allowBatch bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		key, err := idempotencyKey(c.Request.Header)
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		fr, err := readFactRequest(c, maxBody, allowBatch)
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		req := store.AppendRequest{Drafts: fr.drafts, Batch: fr.batch}
+		if key != "" {
+			if !inFlight.acquire(key) {
+				writeError(c, log, &apiError{status: http.StatusConflict, code: "idempotency-key-in-flight",
+					detail: "a request with this Idempotency-Key is still being processed", retryAfter: time.Second})
+				return
+			}
+			defer inFlight.release(key)
+			req.Idem = &store.Idempotency{Key: key, Hash: fr.hash}
+		}
+		// A commit must not be abandoned halfway because the client left:
+		// the store decides, and the outcome is logged either way.
+		res, err := facts.Append(context.WithoutCancel(c.Request.Context()), req)
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		if res.Replayed {
+			c.Header("Idempotent-Replayed", "true")
+		}
+		if res.Batch {
+			c.JSON(http.StatusCreated, res.Facts)
+			return
+		}
+		c.Header("Location", "/facts/"+res.Facts[0].ID)
+		c.JSON(http.StatusCreated, res.Facts[0])
+	}
+}
+
+func handleList(log *slog.Logger, facts FactLister) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p, err := parsePage(c.Request)
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		ctx := c.Request.Context()
+		var list []store.Fact
+		if p.desc {
+			list, err = facts.Before(ctx, p.before, p.limit)
+		} else {
+			list, err = facts.Range(ctx, p.after, 0, p.limit)
+		}
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		if list == nil {
+			list = []store.Fact{}
+		}
+		var next *uint64
+		if len(list) > 0 {
+			seq := list[len(list)-1].Seq
+			next = &seq
+		}
+		// The cursor member is always present, null on an empty page.
+		body := gin.H{"facts": list}
+		if p.desc {
+			body["next_before"] = next
+		} else {
+			body["next_after"] = next
+		}
+		c.JSON(http.StatusOK, body)
+	}
+}
+
+func handleGet(log *slog.Logger, facts FactLister) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := c.Param("id")
+		if len(id) > 64 {
+			writeError(c, log, store.ErrNotFound)
+			return
+		}
+		f, err := facts.Get(c.Request.Context(), id)
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		c.JSON(http.StatusOK, f)
+	}
+}

@@ -1,0 +1,77 @@
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Pinger reports whether the store can serve requests.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Counter reports the number of streams open on this instance.
+type Counter interface {
+	Subscribers() int
+}
+
+// Instance describes this running instance for GET /status.
+type Instance struct {
+	ID        string
+	StoreKind string
+	Version   string
+	Started   time.Time
+}
+
+// statusBody is the body of GET /status.
+type statusBody struct {
+	Clients        int    `json:"clients"`
+	ClusterClients *int   `json:"cluster_clients,omitempty"`
+	Facts          uint64 `json:"facts"`
+	LastSeq        uint64 `json:"last_seq"`
+	UptimeSeconds  int64  `json:"uptime_seconds"`
+	Instance       string `json:"instance"`
+	Store          string `json:"store"`
+	Version        string `json:"version"`
+}
+
+func handleStatus(log *slog.Logger, facts FactReader, streams Counter, in Instance) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		st, err := facts.Stats(c.Request.Context())
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		c.JSON(http.StatusOK, statusBody{
+			Clients:       streams.Subscribers(),
+			Facts:         st.Count,
+			LastSeq:       st.LastSeq,
+			UptimeSeconds: int64(time.Since(in.Started).Seconds()),
+			Instance:      in.ID,
+			Store:         in.StoreKind,
+			Version:       in.Version,
+		})
+	}
+}
+
+func handleHealthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+func handleReadyz(log *slog.Logger, p Pinger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		if err := p.Ping(ctx); err != nil {
+			log.LogAttrs(ctx, slog.LevelWarn, "not ready", slog.String("error", err.Error()))
+			writeError(c, log, &apiError{status: http.StatusServiceUnavailable, code: "not-ready",
+				detail: "the fact store is not reachable", retryAfter: time.Second})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	}
+}

@@ -1,0 +1,138 @@
+// Package hub keeps the registry of live subscribers and fans events out to
+// them. Publishing never blocks: each subscriber has a bounded queue, and a
+// subscriber whose queue is full is dropped, to catch up later from the
+// store, rather than slowing anyone else down.
+package hub
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// Event is one encoded event. Frame holds its complete wire bytes; it is
+// shared by every subscriber and must not be modified.
+type Event struct {
+	Seq   uint64
+	Frame []byte
+}
+
+// Errors that end or refuse a subscription.
+var (
+	// ErrClosed means the hub is shutting down.
+	ErrClosed = errors.New("hub closed")
+	// ErrFull means the hub already serves its maximum number of subscribers.
+	ErrFull = errors.New("too many subscribers")
+	// ErrSlow means the subscriber's queue overflowed.
+	ErrSlow = errors.New("subscriber too slow")
+)
+
+// Options configure a Hub.
+type Options struct {
+	// Buffer is how many undelivered events a subscriber may hold.
+	Buffer int
+	// MaxSubscribers bounds concurrent subscribers; 0 means no bound.
+	MaxSubscribers int
+}
+
+// Stats are the hub's counters.
+type Stats struct {
+	Subscribers     int
+	Delivered       uint64
+	SlowDisconnects uint64
+}
+
+// Hub fans events out to subscribers. It is safe for concurrent use.
+type Hub struct {
+	opts Options
+
+	mu     sync.Mutex
+	subs   map[*Subscriber]struct{}
+	closed bool
+
+	count     atomic.Int64
+	delivered atomic.Uint64
+	slow      atomic.Uint64
+}
+
+// New returns a hub with no subscribers.
+func New(opts Options) *Hub {
+	if opts.Buffer <= 0 {
+		opts.Buffer = 1024
+	}
+	return &Hub{opts: opts, subs: make(map[*Subscriber]struct{})}
+}
+
+// Subscribe registers a subscriber. Events published after Subscribe
+// returns are queued for it until Close.
+func (h *Hub) Subscribe() (*Subscriber, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	if h.opts.MaxSubscribers > 0 && len(h.subs) >= h.opts.MaxSubscribers {
+		return nil, ErrFull
+	}
+	s := &Subscriber{hub: h, ready: make(chan struct{}, 1), done: make(chan struct{})}
+	h.subs[s] = struct{}{}
+	h.count.Store(int64(len(h.subs)))
+	return s, nil
+}
+
+// Publish queues events, in order, for every subscriber. It never blocks on
+// a subscriber; one whose queue would overflow is dropped with ErrSlow.
+func (h *Hub) Publish(events []Event) {
+	if len(events) == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		switch err := s.push(events, h.opts.Buffer); err {
+		case nil:
+		case ErrSlow:
+			delete(h.subs, s)
+			h.slow.Add(1)
+		default:
+			delete(h.subs, s)
+		}
+	}
+	h.count.Store(int64(len(h.subs)))
+}
+
+// Close ends every subscription with ErrClosed and refuses new ones, so
+// that streams return and a server can shut down.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for s := range h.subs {
+		s.end(ErrClosed)
+		delete(h.subs, s)
+	}
+	h.count.Store(0)
+}
+
+// Subscribers returns the number of current subscribers.
+func (h *Hub) Subscribers() int {
+	return int(h.count.Load())
+}
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() Stats {
+	return Stats{
+		Subscribers:     h.Subscribers(),
+		Delivered:       h.delivered.Load(),
+		SlowDisconnects: h.slow.Load(),
+	}
+}
+
+func (h *Hub) remove(s *Subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.subs[s]; ok {
+		delete(h.subs, s)
+		h.count.Store(int64(len(h.subs)))
+	}
+}

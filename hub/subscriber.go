@@ -1,0 +1,88 @@
+package hub
+
+import "sync"
+
+// Subscriber is one registered receiver of events. Its queue grows with
+// what is waiting, up to the hub's Buffer, instead of being preallocated.
+type Subscriber struct {
+	hub   *Hub
+	ready chan struct{} // holds a token while events wait
+	done  chan struct{} // closed when the subscription ends
+
+	mu     sync.Mutex
+	queue  []Event
+	err    error
+	closed bool
+}
+
+// Ready returns a channel that receives when events are waiting.
+func (s *Subscriber) Ready() <-chan struct{} { return s.ready }
+
+// Done returns a channel closed when the hub ends the subscription; Err
+// then says why.
+func (s *Subscriber) Done() <-chan struct{} { return s.done }
+
+// Err returns why the hub ended the subscription (ErrSlow or ErrClosed), or
+// nil while it is active.
+func (s *Subscriber) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Take appends every waiting event to dst, in order, and empties the queue.
+func (s *Subscriber) Take(dst []Event) []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dst = append(dst, s.queue...)
+	clear(s.queue)
+	s.queue = s.queue[:0]
+	return dst
+}
+
+// Delivered records that n events reached the client.
+func (s *Subscriber) Delivered(n int) {
+	s.hub.delivered.Add(uint64(n))
+}
+
+// Close unregisters the subscriber. It is safe to call more than once.
+func (s *Subscriber) Close() {
+	s.hub.remove(s)
+	s.end(nil)
+}
+
+// push queues events; an error means the subscriber is no longer active
+// (ErrSlow when this push overflowed its queue). The hub holds its lock, so
+// pushes reach a subscriber in publish order.
+func (s *Subscriber) push(events []Event, limit int) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if len(s.queue)+len(events) > limit {
+		s.mu.Unlock()
+		s.end(ErrSlow)
+		return ErrSlow
+	}
+	s.queue = append(s.queue, events...)
+	s.mu.Unlock()
+	select {
+	case s.ready <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+	return nil
+}
+
+// end closes the subscription once, recording why.
+func (s *Subscriber) end(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.err = err
+	s.queue = nil
+	close(s.done)
+}
