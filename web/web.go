@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/gin-gonic/gin"
 )
 
 // AssetPrefix is the URL path under which the page's script, stylesheet and
@@ -118,4 +120,14 @@ func mustRead(name string) []byte {
 		panic("web: embedded " + name + ": " + err.Error())
 	}
 	return b
+}
+
+// Register mounts the dashboard on a gin router: GET and HEAD for the page
+// and for every asset path.
+func Register(r gin.IRoutes) {
+	h := gin.WrapH(Handler())
+	for _, path := range []string{"/", AssetPrefix + "*file"} {
+		r.GET(path, h)
+		r.HEAD(path, h)
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gin-gonic/gin"
+
 	"factstream/web"
 )
 
@@ -131,5 +133,19 @@ func TestRejects(t *testing.T) {
 	head := get(t, h, http.MethodHead, "/", nil)
 	if got, want := head.StatusCode, http.StatusOK; got != want {
 		t.Fatalf("HEAD / status=%d, want %d", got, want)
+	}
+}
+
+func TestRegisterOnGin(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	r := gin.New()
+	web.Register(r)
+	for _, c := range []struct{ method, path string }{
+		{http.MethodGet, "/"}, {http.MethodHead, "/"},
+		{http.MethodGet, "/assets/app.js"}, {http.MethodHead, "/assets/style.css"},
+	} {
+		if got, want := get(t, r, c.method, c.path, nil).StatusCode, http.StatusOK; got != want {
+			t.Errorf("%s %s status=%d, want %d", c.method, c.path, got, want)
+		}
 	}
 }
