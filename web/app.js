@@ -158,6 +158,7 @@
     es.onopen = () => {
       backoff = 1000;
       setConnection('live');
+      scheduleStatus(0); // the client count now includes this page
     };
     es.onmessage = onMessage;
     es.onerror = () => {
@@ -182,7 +183,9 @@
     const list = Array.isArray(data) ? data : [data];
     state.lastEventAt = new Date();
     setConnection('live');
-    addFacts(list);
+    // Highlight arrivals, but not the first load of the table: a page
+    // that flashes every row on open only distracts.
+    addFacts(list, state.facts.size > 0 || !Array.isArray(data));
     for (const f of list) {
       if (isFact(f) && f.seq > state.streamSeq) state.streamSeq = f.seq;
     }
@@ -196,7 +199,7 @@
       typeof f.info === 'string';
   }
 
-  function addFacts(list) {
+  function addFacts(list, highlight) {
     list = list.filter(isFact);
     // The same seq with another id means the server's store was replaced
     // (seqs started over): what the page shows no longer exists.
@@ -223,7 +226,7 @@
     if (render.length < fresh.length) {
       state.floor = Math.max(state.floor, fresh[fresh.length - render.length - 1].seq);
     }
-    insertRows(render);
+    insertRows(render, highlight);
     trim();
     updateCounts();
     updateListStatus();
@@ -232,18 +235,23 @@
 
   // insertRows adds rows in seq order, newest on top. Facts almost always
   // arrive above everything shown, so that case is one prepend.
-  function insertRows(facts) {
+  function insertRows(facts, highlight) {
     const now = Date.now();
+    const make = (f) => {
+      const row = makeRow(f, now);
+      if (highlight) row.classList.add('new');
+      return row;
+    };
     const top = ui.rows.firstElementChild;
     const topSeq = top ? Number(top.dataset.seq) : 0;
     if (facts[0].seq > topSeq) {
       const frag = document.createDocumentFragment();
-      for (let i = facts.length - 1; i >= 0; i--) frag.appendChild(makeRow(facts[i], now));
+      for (let i = facts.length - 1; i >= 0; i--) frag.appendChild(make(facts[i]));
       ui.rows.prepend(frag);
       return;
     }
     for (const f of facts) {
-      const row = makeRow(f, now);
+      const row = make(f);
       let next = ui.rows.firstElementChild;
       while (next && Number(next.dataset.seq) > f.seq) next = next.nextElementSibling;
       ui.rows.insertBefore(row, next);
@@ -420,7 +428,7 @@
     const clients = Number(cluster ? s.cluster_clients : s.clients) || 0;
     setText(ui.factCount, facts.toLocaleString());
     setText(ui.clientCount, clients.toLocaleString());
-    setText(ui.clientNote, cluster ? 'across all servers' : 'watching this server');
+    setText(ui.clientNote, cluster ? 'on all servers' : 'on this server');
   }
 
   // checkStall is the page's heartbeat check. EventSource hides the
@@ -587,7 +595,7 @@
         pending = { body: '', key: '' };
         ui.form.reset();
         ui.formStatus.textContent = 'Posted as #' + fact.seq + '.';
-        addFacts([fact]); // the stream delivers it too; seq keeps it single
+        addFacts([fact], true); // the stream delivers it too; seq keeps it single
         ui.info.focus();
       } else {
         await showProblem(r);
@@ -635,5 +643,7 @@
   drawChart();
   updateListStatus();
   connect();
-  scheduleStatus(0);
+  // The stream's open refreshes the counters; this is the fallback for a
+  // stream that cannot open (a missing token shows up in /status).
+  scheduleStatus(1500);
 })();
