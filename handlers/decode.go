@@ -75,7 +75,8 @@ func readFactRequest(c *gin.Context, maxBody int64, allowBatch bool) (factReques
 
 func requestMediaType(header string) (string, error) {
 	unsupported := func(detail string) error {
-		return &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported-media-type", detail: detail}
+		return &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported-media-type", detail: detail,
+			fields: []store.FieldError{{Field: "Content-Type", Detail: detail}}}
 	}
 	if strings.TrimSpace(header) == "" {
 		return "", unsupported("Content-Type is required: application/json or application/x-www-form-urlencoded")

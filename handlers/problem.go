@@ -36,7 +36,12 @@ type apiError struct {
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.status, e.code, e.detail) }
 
+// badRequest is a 400; without fields it names the body as the culprit, so
+// that every 400 tells a client which part to fix.
 func badRequest(code, detail string, fields ...store.FieldError) *apiError {
+	if len(fields) == 0 {
+		fields = []store.FieldError{{Field: "body", Detail: detail}}
+	}
 	return &apiError{status: http.StatusBadRequest, code: code, detail: detail, fields: fields}
 }
 
@@ -56,8 +61,9 @@ func asAPIError(err error) *apiError {
 	case errors.As(err, &ae):
 		return ae
 	case errors.As(err, &tooBig):
-		return &apiError{status: http.StatusRequestEntityTooLarge, code: "body-too-large",
-			detail: fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit)}
+		detail := fmt.Sprintf("the request body exceeds %d bytes", tooBig.Limit)
+		return &apiError{status: http.StatusRequestEntityTooLarge, code: "body-too-large", detail: detail,
+			fields: []store.FieldError{{Field: "body", Detail: detail}}}
 	case errors.Is(err, store.ErrNotFound):
 		return &apiError{status: http.StatusNotFound, code: "not-found", detail: "no fact has this id"}
 	case errors.Is(err, store.ErrIdempotencyMismatch):

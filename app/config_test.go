@@ -1,0 +1,98 @@
+package app
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestFlagsBeatEnvironmentBeatsDefaults(t *testing.T) {
+	cfg, err := Parse(
+		[]string{"--heartbeat=2s", "--max-body", "1MiB"},
+		env(map[string]string{"FACTSTREAM_HEARTBEAT": "5s", "FACTSTREAM_RETRY": "500ms", "FACTSTREAM_STORE": "memory:"}),
+		&bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Heartbeat != 2*time.Second || cfg.Retry != 500*time.Millisecond || cfg.Store != "memory:" || cfg.MaxBody != 1<<20 {
+		t.Fatalf("cfg = %+v", cfg)
+	}
+	if cfg.Addr != ":3000" || cfg.ClientBuffer != 1024 || cfg.SnapshotMax != 10000 || cfg.MaxClients != 10000 {
+		t.Fatalf("defaults not applied: %+v", cfg)
+	}
+}
+
+func TestDefaultsMatchTheSpec(t *testing.T) {
+	c := DefaultConfig()
+	if c.Addr != ":3000" || c.Store != "bolt:data/facts.db" || c.Heartbeat != 15*time.Second ||
+		c.Retry != 3*time.Second || c.ClientBuffer != 1024 || c.MaxClients != 10000 ||
+		c.SnapshotMax != 10000 || c.MaxBody != 64<<10 || c.ShutdownTimeout != 10*time.Second {
+		t.Fatalf("defaults = %+v", c)
+	}
+}
+
+func TestBadValuesNameTheSetting(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"Duration", []string{"--heartbeat=soon"}, nil, "--heartbeat (FACTSTREAM_HEARTBEAT)"},
+		{"NegativeDuration", []string{"--retry=-1s"}, nil, "--retry"},
+		{"Int", []string{"--max-clients=many"}, nil, "--max-clients"},
+		{"ZeroBuffer", []string{"--client-buffer=0"}, nil, "--client-buffer"},
+		{"Size", []string{"--max-body=64KB"}, nil, "--max-body"},
+		{"Store", []string{"--store=postgres://x"}, nil, "--store"},
+		{"Addr", []string{"--addr=3000"}, nil, "--addr"},
+		{"LogLevel", []string{"--log-level=loud"}, nil, "--log-level"},
+		{"LogFormat", []string{"--log-format=xml"}, nil, "--log-format"},
+		{"FromEnvironment", nil, map[string]string{"FACTSTREAM_SNAPSHOT_MAX": "x"}, "FACTSTREAM_SNAPSHOT_MAX"},
+		{"UnknownFlag", []string{"--colour=red"}, nil, "colour"},
+		{"StrayArgument", []string{"serve"}, nil, "serve"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(tc.args, env(tc.env), &bytes.Buffer{})
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if msg := err.Error(); !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
+				t.Fatalf("error %q: want one line naming %s", msg, tc.want)
+			}
+		})
+	}
+}
+
+func TestHelpListsEverySetting(t *testing.T) {
+	var out bytes.Buffer
+	_, err := Parse([]string{"-h"}, env(nil), &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err = %v, want flag.ErrHelp", err)
+	}
+	for _, s := range settings() {
+		if !strings.Contains(out.String(), "--"+s.name+" ("+envName(s.name)) {
+			t.Errorf("help does not list --%s", s.name)
+		}
+	}
+}
+
+func TestMainExitCodes(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := Main(t.Context(), []string{"--retry=x"}, env(nil), &stdout, &stderr); code != 2 {
+		t.Fatalf("bad flag: exit %d, want 2", code)
+	}
+	if lines := strings.Count(strings.TrimSpace(stderr.String()), "\n"); lines != 0 || !strings.Contains(stderr.String(), "--retry") {
+		t.Fatalf("stderr = %q, want one line naming --retry", stderr.String())
+	}
+	if code := Main(t.Context(), []string{"-h"}, env(nil), &stdout, &stderr); code != 0 {
+		t.Fatalf("-h: exit %d, want 0", code)
+	}
+}

@@ -1,0 +1,118 @@
+package hub
+
+import (
+	"errors"
+	"strconv"
+	"testing"
+	"testing/synctest"
+)
+
+func events(from, n int) []Event {
+	out := make([]Event, n)
+	for i := range out {
+		seq := uint64(from + i)
+		out[i] = Event{Seq: seq, Frame: []byte("id: " + strconv.FormatUint(seq, 10) + "\n\n")}
+	}
+	return out
+}
+
+func mustSubscribe(tb testing.TB, h *Hub) *Subscriber {
+	tb.Helper()
+	s, err := h.Subscribe()
+	if err != nil {
+		tb.Fatalf("subscribe: %v", err)
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+func TestPublishReachesEverySubscriberInOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := New(Options{Buffer: 100})
+		subs := []*Subscriber{mustSubscribe(t, h), mustSubscribe(t, h)}
+		got := make([][]uint64, len(subs))
+		done := make(chan struct{})
+		for i, s := range subs {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				for len(got[i]) < 6 {
+					<-s.Ready()
+					for _, ev := range s.Take(nil) {
+						got[i] = append(got[i], ev.Seq)
+					}
+				}
+			}()
+		}
+		h.Publish(events(1, 2))
+		synctest.Wait()
+		h.Publish(events(3, 4))
+		<-done
+		<-done
+		for i := range got {
+			for j, seq := range got[i] {
+				if seq != uint64(j+1) {
+					t.Fatalf("subscriber %d got %v, want 1..6 in order", i, got[i])
+				}
+			}
+		}
+		if st := h.Stats(); st.Subscribers != 2 || st.SlowDisconnects != 0 {
+			t.Fatalf("stats = %+v", st)
+		}
+	})
+}
+
+func TestFullQueueDropsOnlyThatSubscriber(t *testing.T) {
+	h := New(Options{Buffer: 5})
+	slow, fast := mustSubscribe(t, h), mustSubscribe(t, h)
+	h.Publish(events(1, 3))
+	fast.Take(nil)
+	h.Publish(events(4, 3)) // slow now holds 6 > 5
+	select {
+	case <-slow.Done():
+	default:
+		t.Fatal("the slow subscriber was not dropped")
+	}
+	if !errors.Is(slow.Err(), ErrSlow) {
+		t.Fatalf("slow.Err() = %v, want ErrSlow", slow.Err())
+	}
+	select {
+	case <-fast.Done():
+		t.Fatal("the fast subscriber was dropped too")
+	default:
+	}
+	if got := fast.Take(nil); len(got) != 3 || got[0].Seq != 4 {
+		t.Fatalf("fast subscriber got %v, want 4..6", got)
+	}
+	if st := h.Stats(); st.Subscribers != 1 || st.SlowDisconnects != 1 {
+		t.Fatalf("stats = %+v, want 1 subscriber and 1 slow disconnect", st)
+	}
+}
+
+func TestCloseEndsSubscriptionsAndRefusesNewOnes(t *testing.T) {
+	h := New(Options{})
+	s := mustSubscribe(t, h)
+	h.Close()
+	<-s.Done()
+	if !errors.Is(s.Err(), ErrClosed) {
+		t.Fatalf("Err() = %v, want ErrClosed", s.Err())
+	}
+	if _, err := h.Subscribe(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("subscribe after close: %v, want ErrClosed", err)
+	}
+	h.Publish(events(1, 1)) // must not panic or block
+}
+
+func TestMaxSubscribersAndFreedSlots(t *testing.T) {
+	h := New(Options{MaxSubscribers: 2})
+	a := mustSubscribe(t, h)
+	mustSubscribe(t, h)
+	if _, err := h.Subscribe(); !errors.Is(err, ErrFull) {
+		t.Fatalf("third subscribe: %v, want ErrFull", err)
+	}
+	a.Close()
+	a.Close() // twice is fine
+	if got := h.Subscribers(); got != 1 {
+		t.Fatalf("subscribers = %d after a close, want 1", got)
+	}
+	mustSubscribe(t, h)
+}

@@ -1,0 +1,131 @@
+package tests
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSlowSubscriberIsDroppedAndCatchesUp has one subscriber that never
+// reads while 20,000 facts are posted. It must be disconnected, another
+// subscriber must still get every fact, and the slow one, reconnecting
+// with its last id, must get everything it missed.
+func TestSlowSubscriberIsDroppedAndCatchesUp(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.WriteTimeout = time.Second // how long a blocked write may hang
+	srv := startServer(t, cfg)
+	const total = 20000
+
+	// A tiny receive buffer so the kernel cannot absorb the backlog.
+	dialer := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	slow, err := dialer.Dial("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/events", nil)
+	if err := req.Write(slow); err != nil {
+		t.Fatal(err)
+	}
+
+	good := openStream(t, srv.URL+"/events", nil)
+	goodDone := make(chan error, 1)
+	go func() {
+		var last uint64
+		for last < total {
+			ev, err := good.Next(30 * time.Second)
+			if err != nil {
+				goodDone <- fmt.Errorf("good subscriber at %d: %w", last, err)
+				return
+			}
+			if ev.Data == "" {
+				continue
+			}
+			facts, err := decodeFacts(ev.Data)
+			if err != nil {
+				goodDone <- err
+				return
+			}
+			for _, f := range facts {
+				if f.Seq != last+1 {
+					goodDone <- fmt.Errorf("good subscriber got %d after %d", f.Seq, last)
+					return
+				}
+				last = f.Seq
+			}
+		}
+		goodDone <- nil
+	}()
+	eventually(t, 5*time.Second, "both streams registered", func() bool { return clients(t, srv.URL) == 2 })
+
+	filler := strings.Repeat("x", 400)
+	batch := make([]map[string]string, 100)
+	for b := range total / len(batch) {
+		for i := range batch {
+			batch[i] = map[string]string{"info": fmt.Sprintf("%d-%d %s", b, i, filler)}
+		}
+		if code, body := postJSON(t, srv.URL+"/facts", batch, nil); code != 201 {
+			t.Fatalf("POST /facts = %d %s", code, body)
+		}
+	}
+	if err := <-goodDone; err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the slow stream to be dropped", func() bool { return clients(t, srv.URL) == 1 })
+
+	// Read what the slow client had been sent before it was dropped.
+	resp, err := http.ReadResponse(bufio.NewReader(slow), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(resp.Body)
+	lastID := ""
+	for {
+		ev, err := readEvent(r)
+		if err != nil {
+			break // the server closed the connection
+		}
+		if ev.HasID {
+			lastID = ev.ID
+		}
+	}
+	last, _ := strconv.ParseUint(lastID, 10, 64)
+	if last >= total {
+		t.Fatalf("the slow client received everything (%d); it was never slow", last)
+	}
+
+	c := tutorialClient{lastID: lastID}
+	c.follow(t, srv.URL, total)
+	if got, want := len(c.facts), int(total-last); got != want {
+		t.Fatalf("resume after %d delivered %d facts, want %d", last, got, want)
+	}
+	for i, f := range c.facts {
+		if f.Seq != last+uint64(i)+1 {
+			t.Fatalf("resume fact #%d has seq %d, want %d", i, f.Seq, last+uint64(i)+1)
+		}
+	}
+}
+
+func clients(tb testing.TB, base string) int {
+	tb.Helper()
+	var st struct {
+		Clients int `json:"clients"`
+	}
+	getJSON(tb, base+"/status", &st)
+	return st.Clients
+}
