@@ -3,10 +3,14 @@ package tests
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -323,3 +327,66 @@ func checkUnique(tb testing.TB, seqs []string) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestDashboardTakesTokenFromFragment opens the page with #token= and checks
+// that the token leaves the address bar, stays in the tab's session storage
+// and goes with every request: as access_token on the stream (EventSource
+// cannot set headers) and as a bearer token on fetches. A recording proxy
+// in front of the server sees the requests as they leave the browser.
+func TestDashboardTakesTokenFromFragment(t *testing.T) {
+	browser := startBrowser(t)
+	srv := startServer(t, browserConfig(t))
+	target, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := map[string][]string{} // path -> "query|authorization" of each request
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.URL.Path] = append(seen[r.URL.Path], r.URL.RawQuery+"|"+r.Header.Get("Authorization"))
+		mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+
+	p := openPage(t, browser, front.URL+"/#view=1&token=s3cr+t/%3D", 1280)
+	if got := eval[string](p, `location.hash`); got != "#view=1" {
+		t.Errorf("address bar fragment = %q, want the token gone and the rest kept", got)
+	}
+	if got := eval[string](p, `sessionStorage.getItem('factstream.token')`); got != "s3cr+t/=" {
+		t.Errorf("session storage token = %q, want %q", got, "s3cr+t/=")
+	}
+	p.waitFor(5*time.Second, "the counters", `document.getElementById('fact-count').textContent !== '–'`)
+	// Typed in the form, too: POST carries the bearer token.
+	p.do(chromedp.SetValue(chromedp.ID("info"), "with a token"), chromedp.Click(chromedp.ID("post-button")))
+	p.waitFor(2*time.Second, "the posted fact", `document.querySelector('#facts td.info')?.textContent === 'with a token'`)
+	// A reload has no fragment any more; the tab's session storage keeps
+	// the token.
+	mu.Lock()
+	streams := len(seen["/events"])
+	mu.Unlock()
+	p.do(chromedp.Reload())
+	p.waitFor(5*time.Second, "live after the reload", `document.querySelector('#connection').dataset.state === 'live'`)
+
+	mu.Lock()
+	defer mu.Unlock()
+	checkAll := func(path, want string) {
+		if len(seen[path]) == 0 {
+			t.Errorf("no request to %s", path)
+		}
+		for _, got := range seen[path] {
+			if !strings.Contains(got, want) {
+				t.Errorf("%s request %q lacks %q", path, got, want)
+			}
+		}
+	}
+	checkAll("/events", "access_token=s3cr%2Bt%2F%3D|")
+	checkAll("/status", "|Bearer s3cr+t/=")
+	checkAll("/fact", "|Bearer s3cr+t/=")
+	if len(seen["/events"]) <= streams {
+		t.Errorf("no new stream after the reload")
+	}
+	p.checkNoErrors(false)
+}

@@ -68,17 +68,34 @@
     try {
       stored = sessionStorage.getItem(TOKEN_KEY) || '';
     } catch (_) { /* storage disabled: keep the token in memory only */ }
-    const params = new URLSearchParams(location.hash.replace(/^#/, ''));
-    const found = params.get('token') || params.get('access_token');
+    let found = '';
+    const rest = [];
+    // Split by hand: URLSearchParams would turn a '+' of a base64 token
+    // into a space.
+    for (const part of location.hash.replace(/^#/, '').split('&')) {
+      const eq = part.indexOf('=');
+      const key = eq < 0 ? part : part.slice(0, eq);
+      if (key === 'token' || key === 'access_token') {
+        found = decode(part.slice(eq + 1));
+      } else if (part !== '') {
+        rest.push(part);
+      }
+    }
     if (!found) return stored;
     try {
       sessionStorage.setItem(TOKEN_KEY, found);
     } catch (_) { /* see above */ }
-    params.delete('token');
-    params.delete('access_token');
-    const rest = params.toString();
-    history.replaceState(history.state, '', location.pathname + location.search + (rest ? '#' + rest : ''));
+    history.replaceState(history.state, '',
+      location.pathname + location.search + (rest.length ? '#' + rest.join('&') : ''));
     return found;
+  }
+
+  function decode(s) {
+    try {
+      return decodeURIComponent(s);
+    } catch (_) {
+      return s; // not percent-encoded after all
+    }
   }
 
   function authHeaders(extra) {
