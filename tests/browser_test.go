@@ -287,6 +287,9 @@ func TestDashboardScreenshots(t *testing.T) {
 			if sw := eval[int](p, `document.documentElement.scrollWidth`); sw > int(v.width) {
 				t.Errorf("the page is %d px wide in a %d px viewport: it scrolls sideways", sw, v.width)
 			}
+			// A short viewport, so the full-page shot is as tall as the
+			// content and no taller.
+			p.do(chromedp.EmulateViewport(v.width, 400))
 			png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
 			if err != nil {
 				t.Fatalf("screenshot: %v", err)
