@@ -393,3 +393,40 @@ func TestDashboardTakesTokenFromFragment(t *testing.T) {
 	}
 	p.checkNoErrors(false)
 }
+
+// TestDashboardKeepsTableBounded loads more facts than the page keeps and
+// checks that it shows the newest ones, in order, and stays bounded as more
+// arrive live.
+func TestDashboardKeepsTableBounded(t *testing.T) {
+	const keep = 2000 // MAX_ROWS in web/app.js
+	browser := startBrowser(t)
+	srv := startServer(t, browserConfig(t))
+	postBatch := func(n int) {
+		t.Helper()
+		batch := make([]map[string]string, n)
+		for i := range batch {
+			batch[i] = map[string]string{"info": "bulk fact " + itoa(i)}
+		}
+		if code, body := postJSON(t, srv.URL+"/facts", batch, nil); code != http.StatusCreated {
+			t.Fatalf("POST /facts = %d %s", code, body)
+		}
+	}
+	postBatch(1000)
+	postBatch(1000)
+	postBatch(500)
+	p := openPage(t, browser, srv.URL, 1280)
+	check := func(head int) {
+		t.Helper()
+		p.waitFor(2*time.Second, "row "+itoa(head)+" on top", `document.querySelector('#facts > tr')?.dataset.seq === '`+itoa(head)+`'`)
+		rows := p.rows()
+		checkUnique(t, rows)
+		if len(rows) != keep || rows[0] != itoa(head) || rows[len(rows)-1] != itoa(head-keep+1) {
+			t.Fatalf("table has %d rows from %s to %s, want %d rows from %d to %d",
+				len(rows), rows[0], rows[len(rows)-1], keep, head, head-keep+1)
+		}
+	}
+	check(2500)
+	postBatch(10)
+	check(2510)
+	p.checkNoErrors(false)
+}
