@@ -56,44 +56,52 @@ var assetTypes = map[string]string{
 // URL), while the page itself and unversioned requests revalidate with
 // their ETag every time and usually get a 304.
 func Handler() http.Handler {
-	assets := make(map[string]asset, len(assetTypes))
+	s := &site{assets: make(map[string]asset, len(assetTypes))}
 	page := mustRead("index.html")
 	for name, ctype := range assetTypes {
 		a := newAsset(mustRead(name), ctype)
-		assets[name] = a
-		// Rewrite the page's reference to the versioned URL.
+		s.assets[name] = a
 		page = bytes.ReplaceAll(page,
 			[]byte(`"`+AssetPrefix+name+`"`),
 			[]byte(`"`+AssetPrefix+name+"?v="+version(a.etag)+`"`))
 	}
-	index := newAsset(page, "text/html; charset=utf-8")
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		if r.URL.Path == "/" {
-			h.Set("Content-Security-Policy", ContentSecurityPolicy)
-			h.Set("Referrer-Policy", "same-origin")
-			h.Set("Cache-Control", "no-cache")
-			serve(w, r, index)
-			return
-		}
-		a, ok := assets[strings.TrimPrefix(r.URL.Path, AssetPrefix)]
-		if !ok || !strings.HasPrefix(r.URL.Path, AssetPrefix) {
-			http.NotFound(w, r)
-			return
-		}
-		if v := r.URL.Query().Get("v"); v != "" && v == version(a.etag) {
-			h.Set("Cache-Control", "public, max-age=31536000, immutable")
-		} else {
-			h.Set("Cache-Control", "no-cache")
-		}
-		serve(w, r, a)
-	})
+	s.index = newAsset(page, "text/html; charset=utf-8")
+	return s
+}
+
+// site is the dashboard, ready to serve from memory.
+type site struct {
+	index  asset
+	assets map[string]asset
+}
+
+func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	if r.URL.Path == "/" {
+		h.Set("Content-Security-Policy", ContentSecurityPolicy)
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cache-Control", "no-cache")
+		serve(w, r, s.index)
+		return
+	}
+	name, under := strings.CutPrefix(r.URL.Path, AssetPrefix)
+	a, ok := s.assets[name]
+	if !under || !ok {
+		http.NotFound(w, r)
+		return
+	}
+	if v := r.URL.Query().Get("v"); v != "" && v == version(a.etag) {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "no-cache")
+	}
+	serve(w, r, a)
 }
 
 // serve lets net/http answer conditional and range requests: with the ETag
