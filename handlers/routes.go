@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"factstream/middleware"
+	"factstream/web"
 )
 
 // Store is everything the routes need from the fact store.
@@ -54,6 +55,7 @@ func Routes(d Deps) http.Handler {
 	r.GET("/status", handleStatus(d.Logger, d.Store, d.Hub, d.Instance))
 	r.GET("/healthz", handleHealthz)
 	r.GET("/readyz", handleReadyz(d.Logger, d.Store))
+	web.Register(r)
 
 	r.NoRoute(func(c *gin.Context) {
 		writeError(c, d.Logger, &apiError{status: http.StatusNotFound, code: "not-found", detail: "no such endpoint"})
