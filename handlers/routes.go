@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"factstream/middleware"
+	"factstream/web"
 )
 
 // Store is everything the routes need from the fact store.
@@ -119,6 +120,7 @@ func Routes(d Deps) http.Handler {
 				ErrorHandling: promhttp.ContinueOnError,
 			})))
 	}
+	web.Register(r)
 
 	r.NoRoute(func(c *gin.Context) {
 		writeError(c, d.Logger, &apiError{status: http.StatusNotFound, code: "not-found", detail: "no such endpoint"})

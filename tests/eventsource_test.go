@@ -2,60 +2,18 @@ package tests
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 )
 
-// headlessChromium starts a headless Chromium for one test and returns its
-// context. Without Chromium the test is skipped, except under CI=true,
-// where scripts/test-deps.sh installs it and a missing browser must fail.
-func headlessChromium(tb testing.TB) context.Context {
-	tb.Helper()
-	path := ""
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		msg := "Chromium not found (/usr/bin/chromium); scripts/test-deps.sh installs it"
-		if os.Getenv("CI") == "true" {
-			tb.Fatal(msg)
-		}
-		tb.Skip("skipping browser test: " + msg)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], // headless, no first run, no background networking
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox, // tests run as root in containers
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(tb.TempDir()),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	tb.Cleanup(func() {
-		cancelBrowser()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(bctx); err != nil {
-		tb.Fatalf("start Chromium %s: %v", path, err)
-	}
-	return bctx
-}
-
 // TestBrowserEventSourceWithAccessToken subscribes a real EventSource, which
 // cannot set headers, with the token in the access_token query parameter,
 // and with the factstream_token cookie; a wrong token fails the
 // EventSource for good instead of making it reconnect forever.
 func TestBrowserEventSourceWithAccessToken(t *testing.T) {
-	browser := headlessChromium(t)
+	browser := startBrowser(t)
 	cfg := testConfig(t)
 	cfg.SubscribeTokens = []string{"browser-token"}
 	srv := startServer(t, cfg)
