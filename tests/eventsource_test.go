@@ -55,3 +55,25 @@ func TestBrowserEventSourceWithAccessToken(t *testing.T) {
 	waitJS("the live fact on both EventSources", has(after.ID))
 	waitJS("the wrong token to close its EventSource", `window.wrong.readyState === EventSource.CLOSED`)
 }
+
+// TestDashboardWithEnforcedTokens opens the dashboard on a server that
+// requires tokens to read and to publish, with one publish token in the
+// page's fragment: it goes live and its form publishes, so the dashboard
+// works under the real checks, CSP and security headers included.
+func TestDashboardWithEnforcedTokens(t *testing.T) {
+	browser := startBrowser(t)
+	cfg := browserConfig(t)
+	cfg.SubscribeTokens = []string{"view-token"}
+	cfg.PublishTokens = []string{"post-token"}
+	srv := startServer(t, cfg)
+	before := publishAs(t, srv.URL, "post-token", "stored before")
+
+	p := openPage(t, browser, srv.URL+"/#token=post-token", 1280)
+	p.waitFor(5*time.Second, "the fact stored before", `document.querySelector(`+js(rowSelector(before.Seq))+`)`)
+	p.do(chromedp.SetValue(chromedp.ID("info"), "posted with a token"), chromedp.Click(chromedp.ID("post-button")))
+	p.waitFor(5*time.Second, "the posted fact", `document.querySelector('#facts td.info')?.textContent === 'posted with a token'`)
+	if got := factCount(t, srv.URL, bearer("view-token")); got != 2 {
+		t.Fatalf("facts = %d, want 2", got)
+	}
+	p.checkNoErrors(false)
+}

@@ -489,6 +489,8 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 		{http.MethodGet, "/no-such-path"},
 		{http.MethodPost, "/fact"},
 		{http.MethodGet, "/metrics"},
+		{http.MethodGet, "/"},
+		{http.MethodGet, "/assets/app.js"},
 	} {
 		ex := do(t, nil, tc.method, srv.URL+tc.path, nil, "")
 		if ex.header.Get("X-Content-Type-Options") != "nosniff" || ex.header.Get("Referrer-Policy") == "" {
