@@ -6,11 +6,9 @@ package handlers
 import (
 	"log/slog"
 	"net/http"
-	"slices"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"factstream/middleware"
 	"factstream/web"
@@ -87,38 +85,18 @@ func Routes(d Deps) http.Handler {
 	// a browser can read a 401 only if it has CORS headers.
 	r.Use(middleware.CORS(d.CORSOrigins, reject))
 
-	// Refusals come before the handlers, so a refused request stores
-	// nothing and never touches a stream. The rate limit comes first: it
-	// is per address, and also slows down anyone guessing tokens.
-	read := middleware.RequireToken(middleware.NewTokens(d.SubscribeTokens, publishersIfReadIsProtected(d)),
-		middleware.FromHeader|middleware.FromQuery|middleware.FromCookie, reject)
-	publish := []gin.HandlerFunc{
-		middleware.NewRateLimit(d.PublishRate, d.PublishBurst, reject).Handler(),
-		middleware.RequireToken(middleware.NewTokens(d.PublishTokens), middleware.FromHeader, reject),
-	}
-	if d.Metrics != nil {
-		publish = append(publish, d.Metrics.TimePublish())
-	}
-	// Clipped so that each route's append copies instead of sharing.
-	publish = slices.Clip(publish)
-
+	g := newGuards(d, reject)
 	inFlight := &keysInFlight{}
-	r.GET("/events", read, handleEvents(d.Logger, d.Hub, d.Store, d.Stream))
-	r.POST("/fact", append(publish, handlePublish(d.Logger, d.Store, inFlight, d.MaxBody, false))...)
-	r.POST("/facts", append(publish, handlePublish(d.Logger, d.Store, inFlight, d.MaxBody, true))...)
-	r.GET("/facts", read, handleList(d.Logger, d.Store))
-	r.GET("/facts/:id", read, handleGet(d.Logger, d.Store))
-	r.GET("/status", read, handleStatus(d.Logger, d.Store, d.Hub, d.Instance))
+	r.GET("/events", g.read, handleEvents(d.Logger, d.Hub, d.Store, d.Stream))
+	r.POST("/fact", g.publishing(handlePublish(d.Logger, d.Store, inFlight, d.MaxBody, false))...)
+	r.POST("/facts", g.publishing(handlePublish(d.Logger, d.Store, inFlight, d.MaxBody, true))...)
+	r.GET("/facts", g.read, handleList(d.Logger, d.Store))
+	r.GET("/facts/:id", g.read, handleGet(d.Logger, d.Store))
+	r.GET("/status", g.read, handleStatus(d.Logger, d.Store, d.Hub, d.Instance))
 	r.GET("/healthz", handleHealthz)
 	r.GET("/readyz", handleReadyz(d.Logger, d.Store))
 	if d.Gatherer != nil {
-		r.GET("/metrics",
-			middleware.RequireToken(middleware.NewTokens(nonEmpty(d.MetricsToken)), middleware.FromHeader, reject),
-			gin.WrapH(promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{
-				ErrorLog: slog.NewLogLogger(d.Logger.Handler(), slog.LevelWarn),
-				// A failing collector drops its metrics, not the scrape.
-				ErrorHandling: promhttp.ContinueOnError,
-			})))
+		r.GET("/metrics", g.metrics, handleMetrics(d.Logger, d.Gatherer))
 	}
 	web.Register(r)
 
@@ -130,21 +108,4 @@ func Routes(d Deps) http.Handler {
 			detail: c.Request.Method + " is not allowed here"})
 	})
 	return r
-}
-
-// publishersIfReadIsProtected lets publish tokens read too, once reading
-// needs a token at all: whoever may write may also read, and the dashboard
-// holds a single token for both.
-func publishersIfReadIsProtected(d Deps) []string {
-	if len(d.SubscribeTokens) == 0 {
-		return nil
-	}
-	return d.PublishTokens
-}
-
-func nonEmpty(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return []string{s}
 }
