@@ -225,6 +225,13 @@ func (w *writer) run() {
 		gone, w.gone = w.gone, gone[:0]
 		writable, w.writable = w.writable, writable[:0]
 		w.h.mu.Unlock()
+		// Register new streams first: the poller may report one of them
+		// gone in the same round.
+		for _, s := range dirty {
+			if dc := s.direct; dc != nil && !dc.ended {
+				w.conns[dc.id] = dc
+			}
+		}
 		for _, id := range gone {
 			if dc := w.conns[id]; dc != nil {
 				w.end(dc, ErrClientGone)
@@ -237,7 +244,6 @@ func (w *writer) run() {
 		}
 		for _, s := range dirty {
 			if dc := s.direct; dc != nil {
-				w.conns[dc.id] = dc // first sight of a new stream
 				w.flush(dc)
 			}
 		}
