@@ -21,24 +21,25 @@ import (
 // Config is the whole configuration. Parse fills it from flags and
 // environment variables; tests may build one from DefaultConfig.
 type Config struct {
-	Addr            string
-	Store           string
-	Instance        string
-	Heartbeat       time.Duration
-	Retry           time.Duration
-	WriteTimeout    time.Duration
-	MaxClients      int
-	ClientBuffer    int
-	SnapshotMax     int
-	MaxBody         int64
-	LogLevel        slog.Level
-	LogFormat       string
-	ShutdownTimeout time.Duration
-	PublishTokens   []string
-	SubscribeTokens []string
-	MetricsToken    string
-	CORSOrigins     []string
-	PublishRate     float64
+	Addr              string
+	Store             string
+	Instance          string
+	Heartbeat         time.Duration
+	Retry             time.Duration
+	WriteTimeout      time.Duration
+	ReadHeaderTimeout time.Duration
+	MaxClients        int
+	ClientBuffer      int
+	SnapshotMax       int
+	MaxBody           int64
+	LogLevel          slog.Level
+	LogFormat         string
+	ShutdownTimeout   time.Duration
+	PublishTokens     []string
+	SubscribeTokens   []string
+	MetricsToken      string
+	CORSOrigins       []string
+	PublishRate       float64
 	// PublishBurst is the bucket size of the publish rate limit; 0 means
 	// the default, twice PublishRate (at least 1).
 	PublishBurst   int
@@ -86,6 +87,7 @@ func settings() []setting {
 		}},
 		{"heartbeat", "15s", "interval of keepalive comments on idle streams", durationSetter(func(c *Config) *time.Duration { return &c.Heartbeat }, time.Second)},
 		{"retry", "3s", "reconnection delay advertised to SSE clients", durationSetter(func(c *Config) *time.Duration { return &c.Retry }, time.Millisecond)},
+		{"read-header-timeout", "10s", "how long a client may take to send its request head (bounds idle and slowloris connections)", durationSetter(func(c *Config) *time.Duration { return &c.ReadHeaderTimeout }, 100*time.Millisecond)},
 		{"write-timeout", "10s", "deadline of each write to a stream client; a client that takes longer is dropped", durationSetter(func(c *Config) *time.Duration { return &c.WriteTimeout }, 100*time.Millisecond)},
 		{"max-clients", "10000", "most concurrent streams on this instance", intSetter(func(c *Config) *int { return &c.MaxClients }, 1)},
 		{"client-buffer", "1024", "events a stream may have queued before it is dropped as too slow", intSetter(func(c *Config) *int { return &c.ClientBuffer }, 1)},

@@ -113,7 +113,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Handler: routes,
 		// No WriteTimeout: it would cut every stream. Streams set a
 		// deadline per write instead.
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		TLSConfig:         tlsConfig,

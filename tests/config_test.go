@@ -34,7 +34,7 @@ func TestHelpListsEverySetting(t *testing.T) {
 		listed[f] = true
 	}
 	for _, want := range []string{
-		"addr", "store", "instance", "heartbeat", "write-timeout", "retry", "max-clients", "client-buffer", "snapshot-max", "max-body",
+		"addr", "store", "instance", "heartbeat", "read-header-timeout", "write-timeout", "retry", "max-clients", "client-buffer", "snapshot-max", "max-body",
 		"log-level", "log-format", "shutdown-timeout",
 		"publish-tokens", "subscribe-tokens", "metrics-token", "cors-origins", "publish-rate", "publish-burst",
 		"trusted-proxies", "tls-cert", "tls-key",
@@ -92,6 +92,7 @@ func TestBadValueStopsStartup(t *testing.T) {
 		{"heartbeat", "fast", "--heartbeat", nil},
 		{"retry", "-1s", "--retry", nil},
 		{"write-timeout", "1ms", "--write-timeout", nil},
+		{"read-header-timeout", "forever", "--read-header-timeout", nil},
 		{"max-clients", "0", "--max-clients", nil},
 		{"client-buffer", "many", "--client-buffer", nil},
 		{"snapshot-max", "-1", "--snapshot-max", nil},
