@@ -222,3 +222,7 @@ func freePort(tb testing.TB) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+func jsonDecode(resp *http.Response, out any) error {
+	return json.NewDecoder(resp.Body).Decode(out)
+}

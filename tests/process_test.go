@@ -51,8 +51,15 @@ func (l *lockedBuffer) String() string {
 // addr.
 func startProcess(tb testing.TB, dir, addr string, args ...string) *proc {
 	tb.Helper()
+	return startCommand(tb, dir, addr, append([]string{binPath}, args...))
+}
+
+// startCommand is startProcess for a command line that runs the binary
+// through a wrapper (such as prlimit).
+func startCommand(tb testing.TB, dir, addr string, argv []string) *proc {
+	tb.Helper()
 	p := &proc{
-		cmd:  exec.Command(binPath, args...),
+		cmd:  exec.Command(argv[0], argv[1:]...),
 		URL:  "http://" + addr,
 		logs: &lockedBuffer{},
 		done: make(chan error, 1),
