@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"io"
 	"os"
 	"regexp"
 	"slices"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"factstream/app"
 )
 
 // loadCompose loads ../docker-compose.yml as docker compose would from the
@@ -60,6 +63,23 @@ func checkHealthCheck(t *testing.T, s types.ServiceConfig, cmd ...string) {
 	}
 }
 
+// checkSettings fails unless the service's environment is a valid
+// factstream configuration, as the binary would read it at start.
+func checkSettings(t *testing.T, s types.ServiceConfig) app.Config {
+	t.Helper()
+	getenv := func(k string) string {
+		if v := s.Environment[k]; v != nil {
+			return *v
+		}
+		return ""
+	}
+	cfg, err := app.Parse(nil, getenv, io.Discard)
+	if err != nil {
+		t.Fatalf("service %s: its environment does not start factstream: %v", s.Name, err)
+	}
+	return cfg
+}
+
 // publishedPorts maps host ports to the services publishing them, failing on
 // a port published twice in one profile (docker compose up would fail).
 func publishedPorts(t *testing.T, p *types.Project) map[string]types.ServicePortConfig {
@@ -108,6 +128,7 @@ func TestComposeDefaultRunsOneInstanceOnAVolume(t *testing.T) {
 		t.Fatalf("FACTSTREAM_STORE = %q: the bolt file is not inside the volume at %s", store, data.Target)
 	}
 	checkHealthCheck(t, s, "/factstream", "healthcheck")
+	checkSettings(t, s)
 }
 
 func TestComposeClusterProfile(t *testing.T) {
@@ -146,6 +167,9 @@ func TestComposeClusterProfile(t *testing.T) {
 			t.Errorf("%s publishes %+v; only nginx should", name, s.Ports)
 		}
 		checkHealthCheck(t, s, "/factstream", "healthcheck")
+		if cfg := checkSettings(t, s); len(cfg.TrustedProxies) == 0 {
+			t.Errorf("%s: behind nginx without trusted proxies, every client has nginx's address", name)
+		}
 	}
 	if len(instances) != 2 {
 		t.Errorf("instance names %v, want two distinct", instances)
