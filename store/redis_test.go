@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -327,13 +326,4 @@ func assertContiguous(t *testing.T, seqs []uint64, n int) {
 			t.Fatalf("reported seqs %v: #%d is %d, want %d", seqs, i, seq, i+1)
 		}
 	}
-}
-
-func ExampleOpenRedis() {
-	s, err := OpenRedis("redis://127.0.0.1:6379/0", Options{KeyPrefix: "factstream:"})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer s.Close()
 }
