@@ -9,9 +9,19 @@ import (
 
 // Tail loop settings. The block time only bounds how long one XREAD waits
 // when nothing happens; Close interrupts it by closing the connection.
+//
+// A backlog (facts committed by other instances while this one could not
+// reach Redis) is reported in batches of tailBatch with a tailPace pause
+// between full batches. Listeners queue what they are given in bounded
+// buffers (a subscriber that falls client_buffer events behind is dropped
+// as too slow); handing them a whole backlog at once would drop every
+// subscriber of the instance right after an outage, although none of them
+// is slow. At 100 facts per millisecond a backlog still drains far faster
+// than facts are published.
 const (
 	tailBlock      = 5 * time.Second
-	tailBatch      = 1000
+	tailBatch      = 100
+	tailPace       = time.Millisecond
 	tailMinBackoff = 50 * time.Millisecond
 	tailMaxBackoff = time.Second
 )
@@ -50,6 +60,10 @@ func (r *Redis) tail(last uint64) {
 		}
 		r.onAppend(facts)
 		last = facts[len(facts)-1].Seq
+		// A full batch means more is waiting: let listeners drain first.
+		if len(facts) == tailBatch && !r.sleep(tailPace) {
+			return
+		}
 	}
 }
 

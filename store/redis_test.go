@@ -205,6 +205,47 @@ func TestRedisTailResumesWithoutGap(t *testing.T) {
 	}
 }
 
+// TestRedisTailHandsOutBacklogInSmallBatches checks that a backlog reaches
+// OnAppend in batches well below a subscriber's queue (1024 events by
+// default), so catching up after an outage does not drop subscribers.
+func TestRedisTailHandsOutBacklogInSmallBatches(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := testPrefix(t)
+	var mu sync.Mutex
+	var sizes []int
+	total := 0
+	mustOpenRedis(t, srv, prefix, Options{OnAppend: func(fs []Fact) {
+		mu.Lock()
+		defer mu.Unlock()
+		sizes = append(sizes, len(fs))
+		total += len(fs)
+	}})
+	writer := mustOpenRedis(t, srv, prefix, Options{})
+	for range 3 {
+		mustAppend(t, writer, AppendRequest{Drafts: drafts(1000, "bulk"), Batch: true})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := total
+		mu.Unlock()
+		if n == 3000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reported %d of 3000 facts", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, n := range sizes {
+		if n > tailBatch {
+			t.Fatalf("OnAppend got %d facts at once, want at most %d", n, tailBatch)
+		}
+	}
+}
+
 func TestRedisPresence(t *testing.T) {
 	srv := redistest.Start(t)
 	prefix := testPrefix(t)
