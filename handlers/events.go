@@ -120,7 +120,13 @@ func takeOver(c *gin.Context, log *slog.Logger, subs Subscriptions, sub *hub.Sub
 	if !subs.CanAttach() || c.Request.ProtoMajor != 1 || c.Request.TLS != nil {
 		return false
 	}
-	conn, _, err := s.rc.Hijack()
+	// gin refuses to hijack once a body was written; net/http itself
+	// allows it (it flushes the chunk written so far), so ask it directly.
+	w := http.ResponseWriter(c.Writer)
+	if u, ok := w.(interface{ Unwrap() http.ResponseWriter }); ok {
+		w = u.Unwrap()
+	}
+	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return false // this writer cannot be taken over: keep the stream here
 	}

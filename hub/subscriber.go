@@ -72,6 +72,9 @@ func (s *Subscriber) push(events []Event, limit int) (bool, error) {
 	woke := len(s.queue) == 0
 	s.queue = append(s.queue, events...)
 	s.mu.Unlock()
+	if s.direct != nil {
+		return woke, nil // the hub's writer is told instead
+	}
 	select {
 	case s.ready <- struct{}{}:
 	default: // a wake-up is already pending
