@@ -70,7 +70,14 @@ func Run(ctx context.Context, cfg Config) error {
 	h := hub.New(hub.Options{Buffer: cfg.ClientBuffer, MaxSubscribers: cfg.MaxClients})
 	defer h.Close()
 	st, err := store.Open(cfg.Store, store.Options{
-		OnAppend: func(facts []store.Fact) { h.Publish(handlers.FactEvents(facts)) },
+		OnAppend: func(facts []store.Fact) {
+			// Nobody to tell, nothing to encode. Safe against a stream
+			// subscribing right now: it reads the store after it
+			// subscribed, and these facts are committed already.
+			if h.Subscribers() > 0 {
+				h.Publish(handlers.FactEvents(facts))
+			}
+		},
 	})
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -264,14 +263,7 @@ func (s *stream) catchUp(ctx context.Context, upTo uint64) error {
 // array writes facts as one JSON array event carrying id (none when 0),
 // after whatever s.buf already holds.
 func (s *stream) array(facts []store.Fact, id uint64) error {
-	if facts == nil {
-		facts = []store.Fact{}
-	}
-	data, err := json.Marshal(facts)
-	if err != nil {
-		return err
-	}
-	s.buf = appendEvent(s.buf, id, data)
+	s.buf = appendEvent(s.buf, id, func(dst []byte) []byte { return store.AppendJSONArray(dst, facts) })
 	if id > s.last {
 		s.last = id
 	}
