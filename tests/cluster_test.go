@@ -1,7 +1,10 @@
 package tests
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -27,6 +30,45 @@ func startCluster(t *testing.T, n int) (*redistest.Server, []*server) {
 		nodes[i] = startServer(t, cfg)
 	}
 	return redis, nodes
+}
+
+// publishRetrying posts one fact as a careful client does: with an
+// Idempotency-Key, retrying on 503 (a loaded machine can make a Redis
+// fsync outlast the store's timeouts). The key makes a retry of a publish
+// that did commit return that fact instead of storing it twice.
+func publishRetrying(t *testing.T, base, info string) store.Fact {
+	body, err := json.Marshal(map[string]string{"info": info})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "retry-" + info
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		req, err := http.NewRequest(http.MethodPost, base+"/fact", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("POST %s/fact: %v", base, err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusCreated:
+			var f store.Fact
+			if err := json.Unmarshal(data, &f); err != nil {
+				t.Fatalf("decode %s: %v", data, err)
+			}
+			return f
+		case resp.StatusCode == http.StatusServiceUnavailable && time.Now().Before(deadline):
+			time.Sleep(50 * time.Millisecond) // Retry-After, shortened
+		default:
+			t.Fatalf("POST %s/fact = %d %s", base, resp.StatusCode, data)
+		}
+	}
 }
 
 type statusDoc struct {
@@ -62,7 +104,7 @@ func TestClusterDeliversEveryFactEverywhereInOrder(t *testing.T) {
 	for p := range publishers {
 		pubWG.Go(func() {
 			for i := range perPublisher {
-				postFact(t, nodes[(p+i)%len(nodes)].URL, fmt.Sprintf("p%d-%d", p, i))
+				publishRetrying(t, nodes[(p+i)%len(nodes)].URL, fmt.Sprintf("p%d-%d", p, i))
 			}
 		})
 	}
