@@ -64,7 +64,10 @@ func (s *Subscriber) push(events []Event, limit int) (bool, error) {
 		s.mu.Unlock()
 		return false, ErrClosed
 	}
-	if len(s.queue)+len(events) > limit {
+	// Slow means this many events were already waiting: a fast client with
+	// an empty queue takes a batch of any size (a 1,000-fact POST, a group
+	// commit) without being mistaken for a slow one.
+	if len(s.queue) >= limit {
 		s.mu.Unlock()
 		s.end(ErrSlow)
 		return false, ErrSlow

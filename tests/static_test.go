@@ -3,9 +3,7 @@ package tests
 import (
 	"debug/elf"
 	"errors"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"testing"
 )
@@ -18,12 +16,7 @@ func TestStaticBuildAndHealthcheck(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("checks an ELF binary")
 	}
-	bin := filepath.Join(t.TempDir(), "factstream-static")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "..")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("CGO_ENABLED=0 go build: %v\n%s", err, out)
-	}
+	bin := binPath // TestMain builds it with CGO_ENABLED=0, as the Dockerfile does
 	checkStatic(t, bin)
 
 	srv := startServer(t, testConfig(t))
