@@ -136,4 +136,3 @@ func openUnreadStream(tb testing.TB, srv *server) (net.Conn, *http.Request) {
 	}
 	return conn, req
 }
-
