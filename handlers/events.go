@@ -116,7 +116,9 @@ func handleEvents(log *slog.Logger, subs Subscriptions, facts FactReader, o Stre
 // and reader are released, which is most of what a stream costs. HTTP/2
 // and TLS streams stay with their goroutine.
 func takeOver(c *gin.Context, log *slog.Logger, subs Subscriptions, sub *hub.Subscriber, s *stream, o StreamOptions) bool {
-	if !subs.CanAttach() || c.Request.ProtoMajor != 1 || c.Request.TLS != nil {
+	// Only HTTP/1.1 bodies are chunked, which the hub's writer continues;
+	// an HTTP/1.0 body runs to the connection's end and stays here.
+	if !subs.CanAttach() || c.Request.ProtoMajor != 1 || c.Request.ProtoMinor < 1 || c.Request.TLS != nil {
 		return false
 	}
 	// gin refuses to hijack once a body was written; net/http itself
