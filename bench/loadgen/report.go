@@ -1,0 +1,7 @@
+//go:build linux
+
+package main
+
+import "errors"
+
+func reportCommand(args []string) error { return errors.New("todo") }
