@@ -62,7 +62,7 @@ func (e *epollReaders) loop() {
 	defer runtime.UnlockOSThread()
 	defer close(e.done)
 	defer e.closeAll()
-	events := make([]syscall.EpollEvent, 512)
+	events := make([]syscall.EpollEvent, 4096)
 	for !e.stop.Load() {
 		e.connectMore()
 		timeout := 50

@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
@@ -49,6 +50,13 @@ func runCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	sc, out, err := parseRunFlags(args)
 	if err != nil {
 		return err
+	}
+	if sc.CPUProfile != "" {
+		stop, err := startCPUProfile(sc.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if _, err := raiseFileLimit(); err != nil {
 		return err
@@ -96,6 +104,7 @@ func parseRunFlags(args []string) (scenario, string, error) {
 	fs.DurationVar(&sc.Drain, "drain", 60e9, "longest wait for deliveries after the last publish")
 	fs.DurationVar(&sc.Stall, "stall", 3e9, "stop waiting once no delivery came for this long")
 	fs.StringVar(&out, "out", "", "write the result as JSON to this file")
+	fs.StringVar(&sc.CPUProfile, "cpuprofile", "", "write this generator's CPU profile to this file")
 	if err := fs.Parse(args); err != nil {
 		return sc, "", err
 	}
@@ -108,4 +117,21 @@ func parseRunFlags(args []string) (scenario, string, error) {
 		return sc, "", errors.New("-facts, -subs and -rate must not be negative")
 	}
 	return sc, out, nil
+}
+
+// startCPUProfile profiles this generator, to show what it spends its core
+// on; the returned function stops the profile.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

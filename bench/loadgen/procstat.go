@@ -148,6 +148,10 @@ type CPU struct {
 	GeneratorSeconds float64 `json:"generator_cpu_seconds"`
 	ServerCoreBusy   float64 `json:"server_core_busy_pct"`    // busy share of the server's core, 0-100
 	GenCoreBusy      float64 `json:"generator_core_busy_pct"` // busy share of the generator's core
+	// Busy seconds of each core: unlike the process times they include
+	// the softirq work of loopback TCP done on that core.
+	ServerCoreSeconds float64 `json:"server_core_busy_seconds"`
+	GenCoreSeconds    float64 `json:"generator_core_busy_seconds"`
 }
 
 // since returns the CPU use from u to end.
@@ -159,10 +163,12 @@ func (u usage) since(end usage) CPU {
 		return 100 * float64(b.Busy-a.Busy) / float64(b.Total-a.Total)
 	}
 	return CPU{
-		WallSeconds:      end.at.Sub(u.at).Seconds(),
-		ServerSeconds:    (end.server - u.server).Seconds(),
-		GeneratorSeconds: (end.self - u.self).Seconds(),
-		ServerCoreBusy:   pct(u.serverCore, end.serverCore),
-		GenCoreBusy:      pct(u.selfCore, end.selfCore),
+		WallSeconds:       end.at.Sub(u.at).Seconds(),
+		ServerSeconds:     (end.server - u.server).Seconds(),
+		GeneratorSeconds:  (end.self - u.self).Seconds(),
+		ServerCoreBusy:    pct(u.serverCore, end.serverCore),
+		GenCoreBusy:       pct(u.selfCore, end.selfCore),
+		ServerCoreSeconds: (end.serverCore.Busy - u.serverCore.Busy).Seconds(),
+		GenCoreSeconds:    (end.selfCore.Busy - u.selfCore.Busy).Seconds(),
 	}
 }

@@ -14,26 +14,27 @@ import (
 
 // scenario is one run's parameters, from the command line.
 type scenario struct {
-	Scenario  string  // S1, S2, S2L, S3 or S4: how the report presents it
-	Name      string  // unique label of the run
-	Store     string  // the server's store, for the report
-	Addr      string  // server address, host:port
-	ServerPID int     // for CPU and RSS; 0 to skip
-	ServerCPU int     // core the server is pinned to; -1 to skip
-	GenCPU    int     // core this generator is pinned to; -1 to skip
-	Subs      int     // subscribers
-	Facts     int64   // facts to publish (0 with Duration)
-	Rate      float64 // facts per second overall; 0 for as fast as possible
-	Pubs      int     // concurrent publishers
-	Duration  time.Duration
-	Reader    string // epoll or goroutine
-	BufSize   int    // read buffer per goroutine reader
-	Inflight  int    // connections at most waiting for their snapshot
-	SrcFirst  string // first local address of subscribers
-	PerSrc    int    // subscribers per local address
-	Settle    time.Duration
-	Drain     time.Duration // longest wait for deliveries after publishing
-	Stall     time.Duration // give up waiting when no delivery came for this long
+	Scenario   string  // S1, S2, S2L, S3 or S4: how the report presents it
+	Name       string  // unique label of the run
+	Store      string  // the server's store, for the report
+	Addr       string  // server address, host:port
+	ServerPID  int     // for CPU and RSS; 0 to skip
+	ServerCPU  int     // core the server is pinned to; -1 to skip
+	GenCPU     int     // core this generator is pinned to; -1 to skip
+	Subs       int     // subscribers
+	Facts      int64   // facts to publish (0 with Duration)
+	Rate       float64 // facts per second overall; 0 for as fast as possible
+	Pubs       int     // concurrent publishers
+	Duration   time.Duration
+	Reader     string // epoll or goroutine
+	BufSize    int    // read buffer per goroutine reader
+	Inflight   int    // connections at most waiting for their snapshot
+	SrcFirst   string // first local address of subscribers
+	PerSrc     int    // subscribers per local address
+	Settle     time.Duration
+	Drain      time.Duration // longest wait for deliveries after publishing
+	Stall      time.Duration // give up waiting when no delivery came for this long
+	CPUProfile string        // where to write this generator's CPU profile
 }
 
 // runScenario connects the subscribers, publishes, waits for every
