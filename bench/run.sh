@@ -29,6 +29,7 @@ fi
 
 mkdir -p "$out"
 rm -f "$out"/*.json "$out"/commands.txt "$out"/profile.md "$out"/notes.md
+printf '# the whole run, from the repository root\nbench/run.sh %s\n' "$*" >"$out/commands.txt"
 echo "building the server and the load generator"
 go build -o "$out/factstream" .
 go build -o "$out/loadgen" ./bench/loadgen
@@ -132,14 +133,15 @@ summarize_profile() {
 		echo
 		echo '```text'
 		perf report -i "$out/s3-server.perf" --no-children --stdio --sort symbol -g none --percent-limit 0.8 2>/dev/null |
-			grep -v -e '^#' -e '^$' | head -30
+			grep -v -e '^#' -e '^$' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//' | head -30
 		echo '```'
 		echo
 		echo "Inclusive time (callees included) of the server's own functions:"
 		echo
 		echo '```text'
 		perf report -i "$out/s3-server.perf" --children --stdio --sort symbol -g none 2>/dev/null |
-			grep -v -e '^#' -e '^$' | grep -e 'factstream/' -e 'net/http\.' -e 'gin' | head -25
+			grep -v -e '^#' -e '^$' | grep -e 'factstream/' -e 'net/http\.' -e 'gin' |
+			sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//' | head -25
 		echo '```'
 	else
 		return 1
@@ -175,12 +177,29 @@ cat >"$out/notes.md" <<EOF
 - The generator reads subscribers with one epoll loop by default; S3 is run
   a second time with one goroutine per connection (\`-reader goroutine\`) to
   compare their cost: see the S3 table's *generator CPU µs per delivery*.
+- S3's figures vary from run to run on the current server: with 4
+  publishers and the fan-out sharing one core, how many facts a stream finds
+  queued per wake-up (and so per write) depends on scheduling. The targets
+  take the median of the three epoll runs.
 - The bbolt file of S4 lives in \`$rel_out/bolt\` on a $(stat -f -c %T "$out") file system.
 EOF
 if [ -f bench/analysis.md ]; then
 	printf '\n' >>"$out/notes.md"
 	cat bench/analysis.md >>"$out/notes.md"
 fi
+
+# server_revision names the last commit of the server's code (bench/ and
+# BENCHMARKS.md left aside) and says when the work tree changes it.
+server_revision() {
+	local paths=(. ':(exclude)bench' ':(exclude)BENCHMARKS.md')
+	local rev
+	rev=$(git log -1 --format='%h (%cd)' --date=short -- "${paths[@]}" 2>/dev/null) || {
+		echo unknown
+		return
+	}
+	git diff --quiet HEAD -- "${paths[@]}" || rev="$rev with uncommitted changes"
+	echo "$rev"
+}
 
 results=()
 for name in S1-10000 S1-19000 S2 S2L S3 S3-run2 S3-run3 S3-goroutine S4-memory S4-bolt; do
@@ -190,7 +209,7 @@ done
 	-date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
 	-machine "$(nproc --all) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory" \
 	-kernel "$(uname -r)" -go "$(go version | cut -d' ' -f3-)" \
-	-revision "$(git describe --always --dirty 2>/dev/null || echo unknown)" \
+	-revision "$(server_revision)" \
 	-commands "$out/commands.txt" -profile "$out/profile.md" -notes "$out/notes.md" \
 	"${results[@]}"
 echo "wrote BENCHMARKS.md"

@@ -97,7 +97,7 @@ func parseRunFlags(args []string) (scenario, string, error) {
 	fs.DurationVar(&sc.Duration, "duration", 0, "publish for this long instead of a fact count")
 	fs.StringVar(&sc.Reader, "reader", "epoll", "subscriber reader: epoll or goroutine")
 	fs.IntVar(&sc.BufSize, "buf", 2048, "read buffer per connection of the goroutine reader")
-	fs.IntVar(&sc.Inflight, "inflight", 1000, "connections at most waiting for their snapshot")
+	fs.IntVar(&sc.Inflight, "inflight", 3000, "connections at most waiting for their snapshot (keep it under the listen backlog, net.core.somaxconn)")
 	fs.StringVar(&sc.SrcFirst, "src", "127.0.0.2", "first local address of subscribers")
 	fs.IntVar(&sc.PerSrc, "per-src", 2000, "subscribers per local address")
 	fs.DurationVar(&sc.Settle, "settle", 2e9, "pause after the last snapshot before reading the server's RSS")

@@ -129,10 +129,16 @@ func writeColumns(w io.Writer) {
 
 - *server CPU* and *generator CPU*: CPU seconds (user + system, from
   /proc/<pid>/stat) each process used during the measured phase, with the
-  busy share of the core it is pinned to in brackets (from /proc/stat; it
-  includes anything else that ran on that core). The measured phase is the
-  connection of the subscribers for S1, and from the first publish to the
-  last delivery for the others.
+  busy share of the core it is pinned to in brackets (from /proc/stat). The
+  process times leave out softirq time: on loopback the TCP receive path of
+  every segment a process sends runs as softirq on its core, so the core's
+  busy share is the better sign of saturation; it also counts anything else
+  that ran on that core. The measured phase is the connection of the
+  subscribers for S1, and from the first publish to the last delivery for
+  the others.
+- *server CPU s per million*: the server's process CPU seconds per million
+  deliveries, as issue 6 defines it; *server core busy s per million*: the
+  same with the busy time of the server's core (softirq included).
 - *missing*: acknowledged facts (201) that a subscriber never received;
   *duplicates*: facts a subscriber received more than once; summed over all
   subscribers. Every subscriber checks every fact by the number in its info.

@@ -16,6 +16,41 @@ type target struct {
 	measured     bool
 }
 
+// goal is a target judged on one figure of a scenario's runs.
+type goal struct {
+	kind, store, text string
+	value             func(*Result) float64
+	show              func(float64) string
+	met               func(float64) bool
+}
+
+// figureGoals are the targets that are a bound on one figure.
+var figureGoals = []goal{
+	{"S2", "", "S2: sustains 200 facts/s", sustainedRate,
+		func(v float64) string { return fmt.Sprintf("%.1f/s", v) }, func(v float64) bool { return v >= 0.98*200 }},
+	{"S2", "", "S2: delivery p99 under 20 ms", func(r *Result) float64 { return r.LatencyP99Ms },
+		msec, func(v float64) bool { return v < 20 }},
+	{"S2L", "", "S2L: delivery p99 under 8 ms", func(r *Result) float64 { return r.LatencyP99Ms },
+		msec, func(v float64) bool { return v < 8 }},
+	{"S3", "", "S3: at least 600,000 deliveries/s", func(r *Result) float64 { return r.DeliveriesPerSecond },
+		rate, func(v float64) bool { return v >= 600000 }},
+	{"S3", "", "S3: at most 1.5 server CPU s per million deliveries", func(r *Result) float64 { return r.ServerCPUPerMillion },
+		func(v float64) string { return fmt.Sprintf("%.2f s", v) }, func(v float64) bool { return v > 0 && v <= 1.5 }},
+	{"S4", "memory", "S4: at least 50,000 publishes/s in memory", func(r *Result) float64 { return r.AchievedRate },
+		rate, func(v float64) bool { return v >= 50000 }},
+	{"S4", "bolt", "S4: at least 25,000 durable publishes/s in bbolt", func(r *Result) float64 { return r.AchievedRate },
+		rate, func(v float64) bool { return v >= 25000 }},
+}
+
+// sustainedRate is the achieved publish rate of a run where every publish
+// succeeded, else 0.
+func sustainedRate(r *Result) float64 {
+	if r.PublishFailures > 0 {
+		return 0
+	}
+	return r.AchievedRate
+}
+
 // targets evaluates the goals. A figure repeated over several runs
 // of a scenario (S3 is run three times, its figures vary with how the
 // publishers and the fan-out interleave) is judged on the median run; the
@@ -23,18 +58,6 @@ type target struct {
 // count.
 func targets(results []*Result) []target {
 	var ts []target
-	check := func(kind, store, goal string, value func(*Result) float64, format string, met func(float64) bool) {
-		rs := primaryRuns(results, kind, store)
-		t := target{goal: goal, figure: "not run"}
-		if len(rs) > 0 {
-			v := median(rs, value)
-			t.figure, t.met, t.measured = fmt.Sprintf(format, v), met(v), true
-			if len(rs) > 1 {
-				t.figure = fmt.Sprintf("%s (median of %d runs: %s)", t.figure, len(rs), listOf(rs, value, format))
-			}
-		}
-		ts = append(ts, t)
-	}
 	for _, r := range primaryRuns(results, "S1", "") {
 		ts = append(ts, target{
 			goal:   fmt.Sprintf("S1: at most 8 KB of server RSS per idle stream (%s streams)", n(int64(r.Subscribers))),
@@ -42,19 +65,23 @@ func targets(results []*Result) []target {
 		})
 	}
 	ts = append(ts, readyTarget(results))
-	check("S2", "", "S2: sustains 200 facts/s", func(r *Result) float64 {
-		if r.PublishFailures > 0 {
-			return 0
-		}
-		return r.AchievedRate
-	}, "%.1f/s", func(v float64) bool { return v >= 0.98*200 })
-	check("S2", "", "S2: delivery p99 under 20 ms", func(r *Result) float64 { return r.LatencyP99Ms }, "%.2f ms", func(v float64) bool { return v < 20 })
-	check("S2L", "", "S2L: delivery p99 under 8 ms", func(r *Result) float64 { return r.LatencyP99Ms }, "%.2f ms", func(v float64) bool { return v < 8 })
-	check("S3", "", "S3: at least 600,000 deliveries/s", func(r *Result) float64 { return r.DeliveriesPerSecond }, "%.0f/s", func(v float64) bool { return v >= 600000 })
-	check("S3", "", "S3: at most 1.5 server CPU s per million deliveries", func(r *Result) float64 { return r.ServerCPUPerMillion }, "%.2f s", func(v float64) bool { return v > 0 && v <= 1.5 })
-	check("S4", "memory", "S4: at least 50,000 publishes/s in memory", func(r *Result) float64 { return r.AchievedRate }, "%.0f/s", func(v float64) bool { return v >= 50000 })
-	check("S4", "bolt", "S4: at least 25,000 durable publishes/s in bbolt", func(r *Result) float64 { return r.AchievedRate }, "%.0f/s", func(v float64) bool { return v >= 25000 })
+	for _, g := range figureGoals {
+		ts = append(ts, g.evaluate(primaryRuns(results, g.kind, g.store)))
+	}
 	return append(ts, exactlyOnceTarget(results))
+}
+
+func (g goal) evaluate(rs []*Result) target {
+	t := target{goal: g.text, figure: "not run"}
+	if len(rs) == 0 {
+		return t
+	}
+	v := median(rs, g.value)
+	t.figure, t.met, t.measured = g.show(v), g.met(v), true
+	if len(rs) > 1 {
+		t.figure = fmt.Sprintf("%s (median of %d runs: %s)", t.figure, len(rs), listOf(rs, g.value, g.show))
+	}
+	return t
 }
 
 // primaryRuns are the runs of a kind (and store prefix) made with the
@@ -79,10 +106,10 @@ func median(rs []*Result, value func(*Result) float64) float64 {
 	return vs[(len(vs)-1)/2]
 }
 
-func listOf(rs []*Result, value func(*Result) float64, format string) string {
+func listOf(rs []*Result, value func(*Result) float64, show func(float64) string) string {
 	parts := make([]string, len(rs))
 	for i, r := range rs {
-		parts[i] = fmt.Sprintf(format, value(r))
+		parts[i] = show(value(r))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -157,9 +184,9 @@ func writeScenario(w io.Writer, kind string, rs []*Result) {
 				fmt.Sprintf("%.1f KB", r.RSSPerConnKB), serverCPU(r.Connect), genCPU(r.Connect)}
 		}
 	case "S2", "S2L":
-		head = []string{"streams", "facts", "target rate", "achieved rate", "latency p50", "p99", "max", "publish p99", "missing", "duplicates", "server CPU", "generator CPU"}
+		head = []string{"streams", "facts", "target rate", "achieved rate", "last delivery after", "latency p50", "p99", "max", "publish p99", "missing", "duplicates", "server CPU", "generator CPU"}
 		row = func(r *Result) []string {
-			return []string{n(int64(r.Subscribers)), n(r.Published), fmt.Sprintf("%.0f/s", r.TargetRate), fmt.Sprintf("%.1f/s", r.AchievedRate),
+			return []string{n(int64(r.Subscribers)), n(r.Published), fmt.Sprintf("%.0f/s", r.TargetRate), fmt.Sprintf("%.1f/s", r.AchievedRate), sec(r.DeliverySeconds),
 				msec(r.LatencyP50Ms), msec(r.LatencyP99Ms), msec(r.LatencyMaxMs), msec(r.PublishP99Ms),
 				n(r.Missing), n(r.Duplicates + r.Unacked + r.Unknown), serverCPU(r.Deliver), genCPU(r.Deliver)}
 		}
@@ -210,6 +237,7 @@ func serverCPU(c CPU) string {
 func genCPU(c CPU) string   { return fmt.Sprintf("%.2f s (%.0f%%)", c.GeneratorSeconds, c.GenCoreBusy) }
 func sec(s float64) string  { return fmt.Sprintf("%.2f s", s) }
 func msec(v float64) string { return fmt.Sprintf("%.2f ms", v) }
+func rate(v float64) string { return n(int64(v+0.5)) + "/s" }
 
 // n formats an integer with thousands separators.
 func n(v int64) string {
