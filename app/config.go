@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -20,19 +21,31 @@ import (
 // Config is the whole configuration. Parse fills it from flags and
 // environment variables; tests may build one from DefaultConfig.
 type Config struct {
-	Addr            string
-	Store           string
-	Instance        string
-	Heartbeat       time.Duration
-	Retry           time.Duration
-	WriteTimeout    time.Duration
-	MaxClients      int
-	ClientBuffer    int
-	SnapshotMax     int
-	MaxBody         int64
-	LogLevel        slog.Level
-	LogFormat       string
-	ShutdownTimeout time.Duration
+	Addr              string
+	Store             string
+	Instance          string
+	Heartbeat         time.Duration
+	Retry             time.Duration
+	WriteTimeout      time.Duration
+	ReadHeaderTimeout time.Duration
+	MaxClients        int
+	ClientBuffer      int
+	SnapshotMax       int
+	MaxBody           int64
+	LogLevel          slog.Level
+	LogFormat         string
+	ShutdownTimeout   time.Duration
+	PublishTokens     []string
+	SubscribeTokens   []string
+	MetricsToken      string
+	CORSOrigins       []string
+	PublishRate       float64
+	// PublishBurst is the bucket size of the publish rate limit; 0 means
+	// the default, twice PublishRate (at least 1).
+	PublishBurst   int
+	TrustedProxies []string
+	TLSCert        string
+	TLSKey         string
 
 	// Not settings: hooks for embedding and tests.
 
@@ -74,6 +87,7 @@ func settings() []setting {
 		}},
 		{"heartbeat", "15s", "interval of keepalive comments on idle streams", durationSetter(func(c *Config) *time.Duration { return &c.Heartbeat }, time.Second)},
 		{"retry", "3s", "reconnection delay advertised to SSE clients", durationSetter(func(c *Config) *time.Duration { return &c.Retry }, time.Millisecond)},
+		{"read-header-timeout", "10s", "how long a client may take to send its request head (bounds idle and slowloris connections)", durationSetter(func(c *Config) *time.Duration { return &c.ReadHeaderTimeout }, 100*time.Millisecond)},
 		{"write-timeout", "10s", "deadline of each write to a stream client; a client that takes longer is dropped", durationSetter(func(c *Config) *time.Duration { return &c.WriteTimeout }, 100*time.Millisecond)},
 		{"max-clients", "10000", "most concurrent streams on this instance", intSetter(func(c *Config) *int { return &c.MaxClients }, 1)},
 		{"client-buffer", "1024", "events a stream may have queued before it is dropped as too slow", intSetter(func(c *Config) *int { return &c.ClientBuffer }, 1)},
@@ -97,6 +111,50 @@ func settings() []setting {
 			return nil
 		}},
 		{"shutdown-timeout", "10s", "how long shutdown waits for in-flight requests", durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, 0)},
+		{"publish-tokens", "", "comma-separated bearer tokens; when set, POST /fact and POST /facts need one (they also grant reading)", tokensSetter(func(c *Config) *[]string { return &c.PublishTokens })},
+		{"subscribe-tokens", "", "comma-separated tokens; when set, /events, /facts, /facts/:id and /status need one (header, access_token query or factstream_token cookie)", tokensSetter(func(c *Config) *[]string { return &c.SubscribeTokens })},
+		{"metrics-token", "", "bearer token that /metrics requires; empty leaves /metrics open", func(c *Config, v string) error {
+			if v != "" {
+				if err := checkToken(v); err != nil {
+					return err
+				}
+			}
+			c.MetricsToken = v
+			return nil
+		}},
+		{"cors-origins", "*", "comma-separated origins (scheme://host[:port]) that browsers may call from, or * for any (then without credentials)", func(c *Config, v string) error {
+			origins, err := parseOrigins(v)
+			if err != nil {
+				return err
+			}
+			c.CORSOrigins = origins
+			return nil
+		}},
+		{"publish-rate", "0", "publish requests per second allowed per client IP (a number; 0 turns the limit off)", func(c *Config, v string) error {
+			r, err := strconv.ParseFloat(v, 64)
+			if err != nil || r < 0 || math.IsInf(r, 0) || math.IsNaN(r) {
+				return errors.New("must be a number >= 0")
+			}
+			c.PublishRate = r
+			return nil
+		}},
+		{"publish-burst", "", "publish requests a client IP may send at once before publish-rate applies (default: twice publish-rate, at least 1)", func(c *Config, v string) error {
+			if v == "" {
+				c.PublishBurst = 0
+				return nil
+			}
+			return intSetter(func(c *Config) *int { return &c.PublishBurst }, 1)(c, v)
+		}},
+		{"trusted-proxies", "", "comma-separated IPs or CIDRs of proxies whose X-Forwarded-For names the client (for the rate limit and logs)", func(c *Config, v string) error {
+			proxies, err := parseProxies(v)
+			if err != nil {
+				return err
+			}
+			c.TrustedProxies = proxies
+			return nil
+		}},
+		{"tls-cert", "", "PEM certificate file; with tls-key, serve HTTPS and HTTP/2", fileSetter(func(c *Config) *string { return &c.TLSCert })},
+		{"tls-key", "", "PEM private key file of tls-cert", fileSetter(func(c *Config) *string { return &c.TLSKey })},
 	}
 }
 
@@ -207,6 +265,9 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q (settings are flags such as --addr=:3000)", fs.Arg(0))
+	}
+	if err := c.validate(); err != nil {
+		return c, err
 	}
 	return c, nil
 }

@@ -16,9 +16,12 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"factstream/handlers"
 	"factstream/hub"
+	"factstream/middleware"
 	"factstream/store"
 )
 
@@ -56,6 +59,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	tlsConfig, err := cfg.tlsConfig()
+	if err != nil {
+		return err
+	}
 
 	h := hub.New(hub.Options{Buffer: cfg.ClientBuffer, MaxSubscribers: cfg.MaxClients})
 	defer h.Close()
@@ -71,6 +78,15 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}()
 
+	// A registry of this Run's own: two services in one process (tests)
+	// never share or collide on metrics.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := middleware.NewMetrics(reg, h, st)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+
 	routes := handlers.Routes(handlers.Deps{
 		Logger: log,
 		Store:  st,
@@ -81,28 +97,48 @@ func Run(ctx context.Context, cfg Config) error {
 			WriteTimeout: cfg.WriteTimeout,
 			SnapshotMax:  cfg.SnapshotMax,
 		},
-		MaxBody:  cfg.MaxBody,
-		Instance: handlers.Instance{ID: cfg.Instance, StoreKind: kind, Version: version(), Started: time.Now()},
+		MaxBody:         cfg.MaxBody,
+		Instance:        handlers.Instance{ID: cfg.Instance, StoreKind: kind, Version: version(), Started: time.Now()},
+		PublishTokens:   cfg.PublishTokens,
+		SubscribeTokens: cfg.SubscribeTokens,
+		MetricsToken:    cfg.MetricsToken,
+		CORSOrigins:     cfg.CORSOrigins,
+		PublishRate:     cfg.PublishRate,
+		PublishBurst:    cfg.PublishBurst,
+		TrustedProxies:  cfg.TrustedProxies,
+		Metrics:         metrics,
+		Gatherer:        reg,
 	})
 	srv := &http.Server{
 		Handler: routes,
 		// No WriteTimeout: it would cut every stream. Streams set a
 		// deadline per write instead.
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
+		// HTTP/2 is what lets a browser hold more than six streams to one
+		// origin; net/http offers it over TLS (ALPN "h2"). Cleartext h2c
+		// is left off: browsers never use it.
+		Protocols: serverProtocols(),
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	log.Info("factstream listening", "addr", ln.Addr().String(), "store", kind, "instance", cfg.Instance)
+	log.Info("factstream listening", "addr", ln.Addr().String(), "tls", tlsConfig != nil, "store", kind, "instance", cfg.Instance)
 	if cfg.OnListen != nil {
 		cfg.OnListen(ln.Addr())
 	}
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() {
+		if tlsConfig != nil {
+			served <- srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+			return
+		}
+		served <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
@@ -120,6 +156,13 @@ func Run(ctx context.Context, cfg Config) error {
 	<-served
 	log.Info("stopped")
 	return nil
+}
+
+func serverProtocols() *http.Protocols {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetHTTP2(true)
+	return &p
 }
 
 func newLogger(cfg Config) *slog.Logger {

@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"factstream/hub"
+	"factstream/middleware"
 	"factstream/store"
 )
 
@@ -21,6 +22,10 @@ const catchUpChunk = 1000
 // Subscriptions is what a stream needs from the hub.
 type Subscriptions interface {
 	Subscribe() (*hub.Subscriber, error)
+	// CanAttach reports whether the hub can take streams over.
+	CanAttach() bool
+	// Attach hands a hijacked stream over to the hub.
+	Attach(sub *hub.Subscriber, st hub.Stream) error
 }
 
 // FactReader is what streams and read endpoints need from the store.
@@ -44,6 +49,7 @@ const (
 	endShutdown = "shutdown"
 	endWrite    = "write-failed"
 	endStore    = "store-failed"
+	endGap      = "out-of-sequence"
 )
 
 func handleEvents(log *slog.Logger, subs Subscriptions, facts FactReader, o StreamOptions) gin.HandlerFunc {
@@ -60,7 +66,12 @@ func handleEvents(log *slog.Logger, subs Subscriptions, facts FactReader, o Stre
 			writeError(c, log, err)
 			return
 		}
-		defer sub.Close()
+		handedOver := false
+		defer func() {
+			if !handedOver {
+				sub.Close()
+			}
+		}()
 		ctx := c.Request.Context()
 		st, err := facts.Stats(ctx)
 		if err != nil {
@@ -79,7 +90,15 @@ func handleEvents(log *slog.Logger, subs Subscriptions, facts FactReader, o Stre
 		}
 		c.Status(http.StatusOK)
 		s := &stream{w: c.Writer, rc: http.NewResponseController(c.Writer), facts: facts, timeout: o.WriteTimeout}
-		reason, err := s.run(ctx, sub, st.LastSeq, resume, lastID, o)
+		s.buf = appendRetry(s.buf[:0], o.Retry)
+		var reason string
+		if err = s.snapshot(ctx, st.LastSeq, resume, lastID, o.SnapshotMax); err != nil {
+			reason, err = s.failure(err)
+		} else if handedOver = takeOver(c, log, subs, sub, s, o); handedOver {
+			return
+		} else {
+			reason, err = s.live(ctx, sub, o)
+		}
 		c.Set("events_sent", s.sent)
 		c.Set("stream_end", reason)
 		switch reason {
@@ -90,6 +109,54 @@ func handleEvents(log *slog.Logger, subs Subscriptions, facts FactReader, o Stre
 			log.LogAttrs(ctx, slog.LevelError, "stream ended by a store error",
 				slog.String("request_id", c.GetString("request_id")), slog.String("error", err.Error()))
 		}
+	}
+}
+
+// takeOver hands a plain HTTP/1.1 stream, its snapshot written, to the hub,
+// which writes its events from then on: the request's goroutine, buffers
+// and reader are released, which is most of what a stream costs. HTTP/2
+// and TLS streams stay with their goroutine.
+func takeOver(c *gin.Context, log *slog.Logger, subs Subscriptions, sub *hub.Subscriber, s *stream, o StreamOptions) bool {
+	if !subs.CanAttach() || c.Request.ProtoMajor != 1 || c.Request.TLS != nil {
+		return false
+	}
+	conn, _, err := s.rc.Hijack()
+	if err != nil {
+		return false // this writer cannot be taken over: keep the stream here
+	}
+	finish := middleware.DeferLog(c)
+	requestID, sent, last := c.GetString("request_id"), s.sent, s.last
+	err = subs.Attach(sub, hub.Stream{
+		Conn: conn, Last: last, Heartbeat: o.Heartbeat, WriteTimeout: o.WriteTimeout,
+		OnEnd: func(n int, why error) {
+			reason := endReason(why)
+			if reason == endSlow {
+				log.LogAttrs(context.Background(), slog.LevelWarn, "slow subscriber disconnected",
+					slog.String("request_id", requestID), slog.String("error", why.Error()))
+			}
+			finish(sent+n, reason)
+		},
+	})
+	if err != nil {
+		conn.Close()
+		sub.Close()
+		finish(sent, endReason(err))
+	}
+	return true
+}
+
+func endReason(why error) string {
+	switch {
+	case errors.Is(why, hub.ErrClientGone):
+		return endClient
+	case errors.Is(why, hub.ErrSlow), errors.Is(why, hub.ErrStalled):
+		return endSlow
+	case errors.Is(why, hub.ErrClosed):
+		return endShutdown
+	case errors.Is(why, hub.ErrGap):
+		return endGap
+	default:
+		return endWrite
 	}
 }
 
@@ -104,11 +171,8 @@ type stream struct {
 	sent    int    // events written, the snapshot included
 }
 
-func (s *stream) run(ctx context.Context, sub *hub.Subscriber, head uint64, resume bool, lastID uint64, o StreamOptions) (string, error) {
-	s.buf = appendRetry(s.buf[:0], o.Retry)
-	if err := s.snapshot(ctx, head, resume, lastID, o.SnapshotMax); err != nil {
-		return s.failure(err)
-	}
+// live writes queued events and keepalives until the stream ends.
+func (s *stream) live(ctx context.Context, sub *hub.Subscriber, o StreamOptions) (string, error) {
 	heartbeat := time.NewTicker(o.Heartbeat)
 	defer heartbeat.Stop()
 	var events []hub.Event
@@ -244,16 +308,29 @@ func (s *stream) flushPending() error {
 }
 
 // flush writes b and flushes it to the client under a per-write deadline,
-// so a stuck client costs one timeout, never a stuck goroutine.
+// so a stuck client costs one timeout, never a stuck goroutine. The
+// deadline is cleared once the write is through: on HTTP/2 it is a timer
+// that resets the stream when it fires, even with no write pending, so a
+// deadline left set would cut every stream idle for longer than timeout.
 func (s *stream) flush(b []byte) error {
-	if s.timeout > 0 {
-		if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return err
+	deadline := s.timeout > 0
+	if deadline {
+		if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil {
+			if !errors.Is(err, http.ErrNotSupported) {
+				return err
+			}
+			deadline = false
 		}
 	}
 	if _, err := s.w.Write(b); err != nil {
 		return err
 	}
 	s.buf = s.buf[:0]
-	return s.rc.Flush()
+	if err := s.rc.Flush(); err != nil {
+		return err
+	}
+	if deadline {
+		return s.rc.SetWriteDeadline(time.Time{})
+	}
+	return nil
 }

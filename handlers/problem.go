@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"factstream/hub"
+	"factstream/middleware"
 	"factstream/store"
 )
 
@@ -114,4 +115,12 @@ func writeProblem(c *gin.Context, ae *apiError) {
 	}
 	c.Data(ae.status, "application/problem+json", body)
 	c.Abort()
+}
+
+// rejecter returns the function middleware use to refuse a request, so
+// that their refusals are problems in the same format as the handlers'.
+func rejecter(log *slog.Logger) middleware.Reject {
+	return func(c *gin.Context, r middleware.Rejection) {
+		writeError(c, log, &apiError{status: r.Status, code: r.Code, detail: r.Detail, retryAfter: r.RetryAfter})
+	}
 }

@@ -8,8 +8,10 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"factstream/middleware"
+	"factstream/web"
 )
 
 // Store is everything the routes need from the fact store.
@@ -34,6 +36,32 @@ type Deps struct {
 	Stream   StreamOptions
 	MaxBody  int64
 	Instance Instance
+
+	// Access control and limits; zero values leave the API open.
+
+	// PublishTokens, when set, are required to publish (Authorization
+	// header only) and also grant reading.
+	PublishTokens []string
+	// SubscribeTokens, when set, are required by the stream and the read
+	// endpoints (header, access_token query or cookie).
+	SubscribeTokens []string
+	// MetricsToken, when set, is required by /metrics (header only).
+	MetricsToken string
+	// CORSOrigins are the origins browsers may call from; nil sends no
+	// CORS headers.
+	CORSOrigins []string
+	// PublishRate is the publish requests per second allowed per client
+	// IP, PublishBurst its bucket (0: twice the rate); 0 turns it off.
+	PublishRate  float64
+	PublishBurst int
+	// TrustedProxies are the IPs and CIDRs whose X-Forwarded-For is
+	// believed when telling client addresses apart.
+	TrustedProxies []string
+
+	// Metrics, when set, counts rejections and times publishes; Gatherer,
+	// when set, is served at /metrics.
+	Metrics  *middleware.Metrics
+	Gatherer prometheus.Gatherer
 }
 
 // Routes returns the whole API as one handler.
@@ -42,18 +70,35 @@ func Routes(d Deps) http.Handler {
 	r.HandleMethodNotAllowed = true
 	// Until a proxy is trusted explicitly, X-Forwarded-For is a client
 	// claim, not an address.
-	_ = r.SetTrustedProxies(nil)
-	r.Use(middleware.RequestID(), middleware.AccessLog(d.Logger), middleware.Recover(d.Logger))
+	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
+		d.Logger.Error("trusted proxies ignored: X-Forwarded-For will not count", "error", err)
+		_ = r.SetTrustedProxies(nil)
+	}
+	reject := rejecter(d.Logger)
+	r.Use(middleware.RequestID(), middleware.AccessLog(d.Logger), middleware.Recover(d.Logger),
+		middleware.SecurityHeaders())
+	if d.Metrics != nil {
+		// Before CORS, so that its refusals are counted too.
+		r.Use(d.Metrics.CountRejections())
+	}
+	// CORS comes before authentication: a preflight carries no token, and
+	// a browser can read a 401 only if it has CORS headers.
+	r.Use(middleware.CORS(d.CORSOrigins, reject))
 
+	g := newGuards(d, reject)
 	inFlight := &keysInFlight{}
-	r.GET("/events", handleEvents(d.Logger, d.Hub, d.Store, d.Stream))
-	r.POST("/fact", handlePublish(d.Logger, d.Store, inFlight, d.MaxBody, false))
-	r.POST("/facts", handlePublish(d.Logger, d.Store, inFlight, d.MaxBody, true))
-	r.GET("/facts", handleList(d.Logger, d.Store))
-	r.GET("/facts/:id", handleGet(d.Logger, d.Store))
-	r.GET("/status", handleStatus(d.Logger, d.Store, d.Hub, d.Instance))
+	r.GET("/events", g.read, handleEvents(d.Logger, d.Hub, d.Store, d.Stream))
+	r.POST("/fact", g.publishing(handlePublish(d.Logger, d.Store, inFlight, d.MaxBody, false))...)
+	r.POST("/facts", g.publishing(handlePublish(d.Logger, d.Store, inFlight, d.MaxBody, true))...)
+	r.GET("/facts", g.read, handleList(d.Logger, d.Store))
+	r.GET("/facts/:id", g.read, handleGet(d.Logger, d.Store))
+	r.GET("/status", g.read, handleStatus(d.Logger, d.Store, d.Hub, d.Instance))
 	r.GET("/healthz", handleHealthz)
 	r.GET("/readyz", handleReadyz(d.Logger, d.Store))
+	if d.Gatherer != nil {
+		r.GET("/metrics", g.metrics, handleMetrics(d.Logger, d.Gatherer))
+	}
+	web.Register(r)
 
 	r.NoRoute(func(c *gin.Context) {
 		writeError(c, d.Logger, &apiError{status: http.StatusNotFound, code: "not-found", detail: "no such endpoint"})

@@ -49,6 +49,7 @@ type Hub struct {
 	mu     sync.Mutex
 	subs   map[*Subscriber]struct{}
 	closed bool
+	w      *writer // writes taken-over streams; started by the first Attach
 
 	count     atomic.Int64
 	delivered atomic.Uint64
@@ -89,13 +90,17 @@ func (h *Hub) Publish(events []Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
-		switch err := s.push(events, h.opts.Buffer); err {
+		woke, err := s.push(events, h.opts.Buffer)
+		switch err {
 		case nil:
 		case ErrSlow:
 			delete(h.subs, s)
 			h.slow.Add(1)
 		default:
 			delete(h.subs, s)
+		}
+		if s.direct != nil && (woke || err != nil) {
+			h.w.markDirty(s)
 		}
 	}
 	h.count.Store(int64(len(h.subs)))
@@ -105,13 +110,18 @@ func (h *Hub) Publish(events []Event) {
 // that streams return and a server can shut down.
 func (h *Hub) Close() {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.closed = true
 	for s := range h.subs {
 		s.end(ErrClosed)
 		delete(h.subs, s)
 	}
 	h.count.Store(0)
+	w := h.w
+	h.w = nil
+	h.mu.Unlock()
+	if w != nil {
+		w.stop() // ends the taken-over streams, outside the lock
+	}
 }
 
 // Subscribers returns the number of current subscribers.

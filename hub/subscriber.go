@@ -13,6 +13,9 @@ type Subscriber struct {
 	queue  []Event
 	err    error
 	closed bool
+
+	// direct is set, under the hub's lock, once the stream is taken over.
+	direct *directConn
 }
 
 // Ready returns a channel that receives when events are waiting.
@@ -51,27 +54,29 @@ func (s *Subscriber) Close() {
 	s.end(nil)
 }
 
-// push queues events; an error means the subscriber is no longer active
+// push queues events and reports whether the queue was empty before (its
+// reader needs waking); an error means the subscriber is no longer active
 // (ErrSlow when this push overflowed its queue). The hub holds its lock, so
 // pushes reach a subscriber in publish order.
-func (s *Subscriber) push(events []Event, limit int) error {
+func (s *Subscriber) push(events []Event, limit int) (bool, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return ErrClosed
+		return false, ErrClosed
 	}
 	if len(s.queue)+len(events) > limit {
 		s.mu.Unlock()
 		s.end(ErrSlow)
-		return ErrSlow
+		return false, ErrSlow
 	}
+	woke := len(s.queue) == 0
 	s.queue = append(s.queue, events...)
 	s.mu.Unlock()
 	select {
 	case s.ready <- struct{}{}:
 	default: // a wake-up is already pending
 	}
-	return nil
+	return woke, nil
 }
 
 // end closes the subscription once, recording why.

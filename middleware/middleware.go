@@ -1,8 +1,10 @@
 // Package middleware holds the cross-cutting parts of request handling:
-// request ids, access logging and panic recovery.
+// request ids, access logging, panic recovery, security headers, CORS,
+// bearer-token authentication, the publish rate limit and metrics.
 package middleware
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -48,29 +50,77 @@ func plainID(id string) bool {
 // stream that is when it closes, with the events sent and why it ended.
 func AccessLog(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		start := time.Now()
+		line := &accessLine{log: log, start: time.Now()}
+		c.Set(accessLineKey, line)
 		c.Next()
-		status := c.Writer.Status()
-		attrs := []slog.Attr{
-			slog.String("request_id", c.GetString("request_id")),
-			slog.String("method", c.Request.Method),
-			slog.String("path", c.Request.URL.Path),
-			slog.Int("status", status),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-			slog.Int("bytes", c.Writer.Size()),
-			slog.String("remote", c.ClientIP()),
+		if line.deferred {
+			return // the handler writes it when the stream ends
 		}
+		line.capture(c)
 		if n, ok := c.Get("events_sent"); ok {
-			attrs = append(attrs, slog.Any("events_sent", n), slog.String("stream_end", c.GetString("stream_end")))
+			line.attrs = append(line.attrs, slog.Any("events_sent", n), slog.String("stream_end", c.GetString("stream_end")))
 		}
-		if p := c.GetString("problem"); p != "" {
-			attrs = append(attrs, slog.String("problem", p))
-		}
-		level := slog.LevelInfo
-		if status >= http.StatusInternalServerError {
-			level = slog.LevelError
-		}
-		log.LogAttrs(c.Request.Context(), level, "request", attrs...)
+		line.write(c.Request.Context())
+	}
+}
+
+const accessLineKey = "access_line"
+
+// accessLine is a request's log line in the making.
+type accessLine struct {
+	log      *slog.Logger
+	start    time.Time
+	attrs    []slog.Attr
+	status   int
+	deferred bool
+	duration int // index of duration_ms in attrs
+}
+
+func (l *accessLine) capture(c *gin.Context) {
+	l.status = c.Writer.Status()
+	l.attrs = append(l.attrs,
+		slog.String("request_id", c.GetString("request_id")),
+		slog.String("method", c.Request.Method),
+		slog.String("path", c.Request.URL.Path),
+		slog.Int("status", l.status),
+	)
+	l.duration = len(l.attrs)
+	l.attrs = append(l.attrs,
+		slog.Float64("duration_ms", float64(time.Since(l.start).Microseconds())/1000),
+		slog.Int("bytes", c.Writer.Size()),
+		slog.String("remote", c.ClientIP()),
+	)
+	if p := c.GetString("problem"); p != "" {
+		l.attrs = append(l.attrs, slog.String("problem", p))
+	}
+}
+
+func (l *accessLine) write(ctx context.Context) {
+	level := slog.LevelInfo
+	if l.status >= http.StatusInternalServerError {
+		level = slog.LevelError
+	}
+	l.log.LogAttrs(ctx, level, "request", l.attrs...)
+}
+
+// DeferLog takes a request's access log line over from AccessLog, for a
+// stream that outlives its handler (a connection taken over by the hub).
+// It captures the request now, since a gin.Context is reused once its
+// handler returns, and returns the function that writes the line, with
+// the stream's figures and the whole duration, when the stream ends.
+// Without AccessLog in the chain it returns a function that does nothing.
+func DeferLog(c *gin.Context) func(eventsSent int, end string) {
+	v, ok := c.Get(accessLineKey)
+	line, _ := v.(*accessLine)
+	if !ok || line == nil {
+		return func(int, string) {}
+	}
+	line.deferred = true
+	line.capture(c)
+	return func(eventsSent int, end string) {
+		line.attrs[line.duration] = slog.Float64("duration_ms", float64(time.Since(line.start).Microseconds())/1000)
+		line.attrs = append(line.attrs, slog.Int("events_sent", eventsSent), slog.String("stream_end", end))
+		line.write(context.Background())
 	}
 }
 
@@ -90,6 +140,7 @@ func Recover(log *slog.Logger) gin.HandlerFunc {
 			log.LogAttrs(c.Request.Context(), slog.LevelError, "handler panicked",
 				slog.String("request_id", c.GetString("request_id")), slog.Any("panic", v))
 			if !c.Writer.Written() {
+				c.Set("problem", "internal")
 				c.Data(http.StatusInternalServerError, "application/problem+json",
 					[]byte(`{"type":"urn:factstream:problem:internal","title":"Internal Server Error","status":500,"detail":"internal error; it has been logged"}`))
 			}

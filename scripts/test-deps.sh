@@ -20,10 +20,20 @@ if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
 fi
 echo "test-deps: installing ${need[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-# The distribution's packages start daemons on their standard ports; the tests
-# start their own instances on free loopback ports, so stop those.
-if [[ " ${need[*]} " == *" nginx "* ]]; then
-  (command -v service >/dev/null && service nginx stop) >/dev/null 2>&1 || true
+# Packages like nginx start their daemon on install, which fails where no
+# init system runs (and is not wanted: the tests start their own instances
+# on free loopback ports). A policy-rc.d that says "no" keeps them stopped.
+policy=/usr/sbin/policy-rc.d
+own_policy=false
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=true
 fi
+cleanup() { if $own_policy; then rm -f "$policy"; fi; }
+trap cleanup EXIT
+apt-get update -qq -o DPkg::Lock::Timeout=300 >/dev/null
+for pkg in "${need[@]}"; do
+  # One package at a time, with one retry, so a flaky postinst of one does
+  # not take the others down.
+  apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends "$pkg" >/dev/null ||
+    { dpkg --configure -a >/dev/null 2>&1 || true; apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends "$pkg" >/dev/null; }
+done

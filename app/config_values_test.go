@@ -1,0 +1,43 @@
+package app
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+)
+
+func TestSecuritySettingsParse(t *testing.T) {
+	cfg, err := Parse([]string{
+		"--publish-tokens=pub-1, pub-2==",
+		"--cors-origins=HTTPS://App.Example/,http://localhost:8080",
+		"--publish-rate=0.5",
+		"--trusted-proxies=10.0.0.0/8,::1,192.0.2.7",
+	}, env(map[string]string{"FACTSTREAM_SUBSCRIBE_TOKENS": "sub/1+x", "FACTSTREAM_METRICS_TOKEN": "m"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"pub-1", "pub-2=="}; !slices.Equal(cfg.PublishTokens, want) {
+		t.Errorf("publish tokens = %q, want %q", cfg.PublishTokens, want)
+	}
+	if want := []string{"sub/1+x"}; !slices.Equal(cfg.SubscribeTokens, want) || cfg.MetricsToken != "m" {
+		t.Errorf("subscribe tokens = %q, metrics token %q", cfg.SubscribeTokens, cfg.MetricsToken)
+	}
+	// Browsers send origins in lower case without a trailing slash.
+	if want := []string{"https://app.example", "http://localhost:8080"}; !slices.Equal(cfg.CORSOrigins, want) {
+		t.Errorf("origins = %q, want %q", cfg.CORSOrigins, want)
+	}
+	if cfg.PublishRate != 0.5 || cfg.PublishBurst != 0 {
+		t.Errorf("rate %v burst %d, want 0.5 and 0 (derived later)", cfg.PublishRate, cfg.PublishBurst)
+	}
+	if len(cfg.TrustedProxies) != 3 {
+		t.Errorf("trusted proxies = %q", cfg.TrustedProxies)
+	}
+}
+
+func TestSecurityDefaultsAreOpen(t *testing.T) {
+	c := DefaultConfig()
+	if c.PublishTokens != nil || c.SubscribeTokens != nil || c.MetricsToken != "" || c.PublishRate != 0 ||
+		c.TrustedProxies != nil || c.TLSCert != "" || c.TLSKey != "" || !slices.Equal(c.CORSOrigins, []string{"*"}) {
+		t.Fatalf("defaults = %+v", c)
+	}
+}

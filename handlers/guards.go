@@ -1,0 +1,67 @@
+package handlers
+
+import (
+	"log/slog"
+	"slices"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"factstream/middleware"
+)
+
+// guards are the checks that run before a handler, per kind of route. They
+// refuse a request before its handler runs, so a refused request stores
+// nothing and never touches a stream.
+type guards struct {
+	read    gin.HandlerFunc   // stream and read endpoints
+	publish []gin.HandlerFunc // publish endpoints, in order
+	metrics gin.HandlerFunc   // /metrics
+}
+
+func newGuards(d Deps, reject middleware.Reject) guards {
+	readers := middleware.NewTokens(d.SubscribeTokens)
+	if !readers.Empty() {
+		// Whoever may write may also read, and the dashboard holds a
+		// single token for both.
+		readers = middleware.NewTokens(d.SubscribeTokens, d.PublishTokens)
+	}
+	g := guards{
+		read: middleware.RequireToken(readers, middleware.FromHeader|middleware.FromQuery|middleware.FromCookie, reject),
+		// The rate limit comes first: it is per address, so it also slows
+		// down anyone guessing tokens. Publishing takes the header only: a
+		// cookie would ride along with a forged cross-site form post.
+		publish: []gin.HandlerFunc{
+			middleware.NewRateLimit(d.PublishRate, d.PublishBurst, reject).Handler(),
+			middleware.RequireToken(middleware.NewTokens(d.PublishTokens), middleware.FromHeader, reject),
+		},
+		metrics: middleware.RequireToken(middleware.NewTokens(nonEmpty(d.MetricsToken)), middleware.FromHeader, reject),
+	}
+	if d.Metrics != nil {
+		// Last, so that only the handler's own work is timed.
+		g.publish = append(g.publish, d.Metrics.TimePublish())
+	}
+	return g
+}
+
+// publishing returns the publish guards followed by h, in a slice of its
+// own.
+func (g guards) publishing(h gin.HandlerFunc) []gin.HandlerFunc {
+	return append(slices.Clone(g.publish), h)
+}
+
+func handleMetrics(log *slog.Logger, reg prometheus.Gatherer) gin.HandlerFunc {
+	return gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// A failing collector drops its own metrics, not the whole scrape.
+		ErrorHandling: promhttp.ContinueOnError,
+	}))
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}

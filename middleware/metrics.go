@@ -1,0 +1,122 @@
+package middleware
+
+import (
+	"context"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"factstream/hub"
+	"factstream/store"
+)
+
+// factsTimeout bounds the store read of a scrape: a slow store must not
+// hold Prometheus' scrape until its own timeout.
+const factsTimeout = 2 * time.Second
+
+// HubStats is what the metrics read from the hub.
+type HubStats interface {
+	Stats() hub.Stats
+}
+
+// FactStats is what the metrics read from the store.
+type FactStats interface {
+	Stats(ctx context.Context) (store.Stats, error)
+}
+
+// Metrics are factstream's Prometheus metrics. Streams, events and slow
+// disconnects are read from the hub's own counters at scrape time, and the
+// fact count from the store, rather than counted a second time here; only
+// what nothing else counts (rejections, publish latency) is recorded by
+// middleware.
+type Metrics struct {
+	rejected *prometheus.CounterVec
+	publish  prometheus.Histogram
+}
+
+// NewMetrics registers the metrics on reg. It fails if reg already holds
+// metrics of the same names.
+func NewMetrics(reg prometheus.Registerer, streams HubStats, facts FactStats) (*Metrics, error) {
+	m := &Metrics{
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "factstream_rejected_requests_total",
+			Help: "Requests answered with a problem response, by problem code (for example token-invalid, rate-limited, invalid-fact).",
+		}, []string{"reason"}),
+		publish: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "factstream_publish_duration_seconds",
+			Help: "Time to handle a successful POST /fact or POST /facts, from the request reaching the handler to the durable commit.",
+			// From an in-memory append to an fsync on a slow disk or a
+			// Redis round trip under load.
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+	}
+	collectors := []prometheus.Collector{
+		m.rejected,
+		m.publish,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "factstream_streams",
+			Help: "SSE streams open on this instance.",
+		}, func() float64 { return float64(streams.Stats().Subscribers) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "factstream_events_sent_total",
+			Help: "Live fact events written to streams on this instance (snapshot and catch-up arrays not included).",
+		}, func() float64 { return float64(streams.Stats().Delivered) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "factstream_slow_disconnects_total",
+			Help: "Streams dropped because their client could not keep up with the events.",
+		}, func() float64 { return float64(streams.Stats().SlowDisconnects) }),
+		factsCollector{facts: facts, desc: prometheus.NewDesc("factstream_facts_total",
+			"Facts in the store (shared by every instance on the same store).", nil, nil)},
+	}
+	for _, c := range collectors {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// CountRejections counts every response that carries a problem code (set
+// under "problem" in the context by whoever wrote the problem).
+func (m *Metrics) CountRejections() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Next()
+		if code := c.GetString("problem"); code != "" {
+			m.rejected.WithLabelValues(code).Inc()
+		}
+	}
+}
+
+// TimePublish observes the duration of the publish handler after it. Only
+// successes are observed: failures are mostly fast validation errors that
+// would hide the latency of commits, and they are counted as rejections.
+func (m *Metrics) TimePublish() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		if s := c.Writer.Status(); s >= 200 && s < 300 {
+			m.publish.Observe(time.Since(start).Seconds())
+		}
+	}
+}
+
+// factsCollector reads the fact count at scrape time. When the store cannot
+// answer, the metric is left out of that scrape rather than reported with a
+// made-up value.
+type factsCollector struct {
+	facts FactStats
+	desc  *prometheus.Desc
+}
+
+func (f factsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- f.desc }
+
+func (f factsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), factsTimeout)
+	defer cancel()
+	st, err := f.facts.Stats(ctx)
+	if err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(f.desc, prometheus.CounterValue, float64(st.Count))
+}

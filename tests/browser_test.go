@@ -1,0 +1,432 @@
+package tests
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"factstream/app"
+	"factstream/store"
+)
+
+// browserConfig is the test configuration with a short SSE retry, so a
+// browser reconnects quickly after a restart.
+func browserConfig(tb testing.TB) app.Config {
+	cfg := testConfig(tb)
+	cfg.Retry = 200 * time.Millisecond
+	return cfg
+}
+
+// TestDashboard drives the dashboard in headless Chromium against the real
+// server: each subtest opens its own tab on the same server.
+func TestDashboard(t *testing.T) {
+	browser := startBrowser(t)
+	srv := startServer(t, browserConfig(t))
+	first := postFact(t, srv.URL, "before-load")
+
+	t.Run("LoadsLiveWithoutConsoleErrors", func(t *testing.T) {
+		p := openPage(t, browser, srv.URL, 1280)
+		p.waitFor(2*time.Second, "the fact stored before loading", `document.querySelector(`+js(rowSelector(first.Seq))+`)`)
+		var st struct {
+			Facts int `json:"facts"`
+		}
+		getJSON(t, srv.URL+"/status", &st)
+		p.waitFor(5*time.Second, "the counters from /status",
+			`document.getElementById('fact-count').textContent === `+js(itoa(st.Facts))+
+				` && Number(document.getElementById('client-count').textContent) >= 1`)
+		p.checkNoErrors(false)
+	})
+
+	t.Run("APIFactAppearsWithinASecondOnce", func(t *testing.T) {
+		p := openPage(t, browser, srv.URL, 1280)
+		f := postFact(t, srv.URL, "from-the-api")
+		p.waitFor(time.Second, "the posted fact's row", `document.querySelector(`+js(rowSelector(f.Seq))+`)`)
+		// A later fact arriving proves the stream moved past f without
+		// repeating it.
+		g := postFact(t, srv.URL, "after-it")
+		p.waitFor(time.Second, "the next fact's row", `document.querySelector(`+js(rowSelector(g.Seq))+`)`)
+		if got := p.rows(); got[0] != itoa(int(g.Seq)) || got[1] != itoa(int(f.Seq)) {
+			t.Fatalf("rows start %v, want newest first: %d, %d", got[:2], g.Seq, f.Seq)
+		}
+		checkUnique(t, p.rows())
+		if got := eval[string](p, `document.querySelector(`+js(rowSelector(f.Seq)+" td.info")+`).textContent`); got != f.Info {
+			t.Errorf("row text = %q, want %q", got, f.Info)
+		}
+		link := eval[map[string]string](p, `(a => ({href: a.href, rel: a.rel}))(document.querySelector(`+js(rowSelector(f.Seq)+" td.source a")+`))`)
+		if link["href"] != f.Source || link["rel"] != "noopener noreferrer" {
+			t.Errorf("source link = %v, want href %s with rel noopener noreferrer", link, f.Source)
+		}
+		p.checkNoErrors(false)
+	})
+
+	t.Run("FormPostsAndShowsErrorsInline", func(t *testing.T) {
+		p := openPage(t, browser, srv.URL, 1280)
+		testForm(t, p)
+	})
+
+	t.Run("FactTextIsNeverMarkup", func(t *testing.T) {
+		p := openPage(t, browser, srv.URL, 1280)
+		testXSS(t, p, srv.URL)
+	})
+
+	t.Run("FilterNarrowsTable", func(t *testing.T) {
+		p := openPage(t, browser, srv.URL, 1280)
+		testFilter(t, p, srv.URL)
+	})
+}
+
+func testForm(t *testing.T, p *page) {
+	const text = "Posted from the form with the keyboard"
+	before := len(p.rows())
+	// Keyboard only: type, Tab to the source, Tab to the button, Enter.
+	p.do(
+		chromedp.Focus(chromedp.ID("info")),
+		chromedp.KeyEvent(text),
+		chromedp.KeyEvent(kb.Tab),
+		chromedp.KeyEvent("https://example.com/form"),
+		chromedp.KeyEvent(kb.Tab),
+		chromedp.KeyEvent(kb.Enter),
+	)
+	p.waitFor(2*time.Second, "the form's fact in the table and the form cleared",
+		`[...document.querySelectorAll('#facts td.info')].some(td => td.textContent === `+js(text)+`)`+
+			` && document.getElementById('info').value === '' && document.getElementById('source').value === ''`)
+	if got := len(p.rows()); got != before+1 {
+		t.Fatalf("rows = %d after one post, want %d", got, before+1)
+	}
+
+	// Blank info and a bad source: the server's problem+json names both.
+	p.do(
+		chromedp.SetValue(chromedp.ID("info"), "   "),
+		chromedp.SetValue(chromedp.ID("source"), "not a url"),
+		chromedp.Click(chromedp.ID("post-button")),
+	)
+	p.waitFor(2*time.Second, "both field errors",
+		`!document.getElementById('info-error').hidden && !document.getElementById('source-error').hidden`)
+	for _, field := range []string{"info", "source"} {
+		msg := eval[string](p, `document.getElementById('`+field+`-error').textContent`)
+		if msg == "" {
+			t.Errorf("%s error is empty", field)
+		}
+		inline := eval[bool](p, `(f => f.parentElement.contains(document.getElementById(f.id + '-error'))
+			&& f.getAttribute('aria-invalid') === 'true'
+			&& f.getAttribute('aria-describedby') === f.id + '-error')(document.getElementById('`+field+`'))`)
+		if !inline {
+			t.Errorf("%s error %q is not shown inline with its field", field, msg)
+		}
+	}
+	if got := eval[string](p, `document.getElementById('source').value`); got != "not a url" {
+		t.Errorf("after an error the source field holds %q, want the text kept", got)
+	}
+	if got := len(p.rows()); got != before+1 {
+		t.Errorf("rows = %d after a rejected post, want %d", got, before+1)
+	}
+	p.checkNoErrors(true) // the 400 itself is logged by the browser
+}
+
+func testXSS(t *testing.T, p *page, base string) {
+	texts := []string{
+		`<img src=x onerror="window.__xss=1">`,
+		`<script>window.__xss=1</script>`,
+	}
+	var seqs []uint64
+	for _, text := range texts {
+		var f store.Fact
+		if code, body := postJSON(t, base+"/fact", map[string]string{"info": text}, &f); code != http.StatusCreated {
+			t.Fatalf("POST /fact = %d %s", code, body)
+		}
+		seqs = append(seqs, f.Seq)
+	}
+	for i, seq := range seqs {
+		sel := rowSelector(seq) + " td.info"
+		p.waitFor(2*time.Second, "the row of "+texts[i], `document.querySelector(`+js(sel)+`)`)
+		if got := eval[string](p, `document.querySelector(`+js(sel)+`).textContent`); got != texts[i] {
+			t.Errorf("row %d shows %q, want the literal text %q", seq, got, texts[i])
+		}
+	}
+	if n := eval[int](p, `document.querySelectorAll('#facts img, #facts script').length`); n != 0 {
+		t.Errorf("the table holds %d img or script elements made from fact text", n)
+	}
+	if got := eval[string](p, `typeof window.__xss`); got != "undefined" {
+		t.Errorf("window.__xss is %s: fact text ran as code", got)
+	}
+	p.checkNoErrors(false)
+
+	// The CSP is the second line of defence: even markup that got in could
+	// not run inline script.
+	ran := eval[string](p, `(() => { const s = document.createElement('script');
+		s.textContent = 'window.__csp = 1'; document.body.append(s); return typeof window.__csp })()`)
+	if ran != "undefined" {
+		t.Errorf("an inline script ran: the Content-Security-Policy does not forbid it")
+	}
+}
+
+func testFilter(t *testing.T, p *page, base string) {
+	saturn := postDraft(t, base, "Saturn has more than 140 known moons.", "https://science.nasa.gov/saturn/")
+	koala := postDraft(t, base, "Koalas sleep up to 22 hours a day.", "https://en.wikipedia.org/wiki/Koala")
+	p.waitFor(2*time.Second, "both rows", `document.querySelector(`+js(rowSelector(koala.Seq))+`)`)
+	total := len(p.rows())
+	visible := func() []string {
+		return eval[[]string](p, `[...document.querySelectorAll('#facts > tr')].filter(r => !r.hidden && r.offsetParent !== null).map(r => r.dataset.seq)`)
+	}
+	cases := []struct {
+		name, filter string
+		want         uint64
+	}{
+		{"ByInfo", "SATURN", saturn.Seq},
+		{"BySource", "wiki/koala", koala.Seq},
+	}
+	for _, c := range cases {
+		p.do(chromedp.Focus(chromedp.ID("filter")), chromedp.KeyEvent(c.filter))
+		p.waitFor(2*time.Second, c.name+" filter to narrow the table", `[...document.querySelectorAll('#facts > tr')].filter(r => !r.hidden).length === 1`)
+		if got := visible(); len(got) != 1 || got[0] != itoa(int(c.want)) {
+			t.Errorf("%s: filter %q shows rows %v, want only %d", c.name, c.filter, got, c.want)
+		}
+		// Select everything and delete it, as a person would.
+		p.do(chromedp.KeyEvent("a", chromedp.KeyModifiers(chromedp.ModifierCtrl)), chromedp.KeyEvent(kb.Backspace))
+		p.waitFor(2*time.Second, "the cleared filter to show every row", `[...document.querySelectorAll('#facts > tr')].every(r => !r.hidden)`)
+	}
+	if got := len(visible()); got != total {
+		t.Errorf("after clearing the filter %d rows are visible, want %d", got, total)
+	}
+	p.checkNoErrors(false)
+}
+
+// TestDashboardSurvivesRestart stops the server under an open page, stores
+// facts while it is down, starts it again on the same bolt file and port,
+// and checks that the page shows every fact exactly once.
+func TestDashboardSurvivesRestart(t *testing.T) {
+	browser := startBrowser(t)
+	cfg := browserConfig(t)
+	cfg.Addr = freePort(t)
+	cfg.Store = "bolt:" + filepath.Join(t.TempDir(), "facts.db")
+	srv := startServer(t, cfg)
+	a := postFact(t, srv.URL, "before-restart-1")
+	b := postFact(t, srv.URL, "before-restart-2")
+	p := openPage(t, browser, srv.URL, 1280)
+	p.waitFor(2*time.Second, "the first facts", `document.querySelector(`+js(rowSelector(b.Seq))+`)`)
+
+	srv.Stop(t)
+	p.waitFor(5*time.Second, "the indicator to say reconnecting",
+		`document.querySelector('#connection').dataset.state === 'reconnecting'`)
+	if text := eval[string](p, `document.getElementById('connection').textContent`); !strings.Contains(text, "last event") {
+		t.Errorf("reconnecting indicator says %q, want the time of the last event", strings.TrimSpace(text))
+	}
+
+	// Facts committed while the page is cut off, straight into the file.
+	st, err := store.Open(cfg.Store, store.Options{})
+	if err != nil {
+		t.Fatalf("open the stopped server's store: %v", err)
+	}
+	res, err := st.Append(context.Background(), store.AppendRequest{Drafts: []store.Draft{
+		{Info: "stored while down 1"}, {Info: "stored while down 2"},
+	}})
+	if err != nil {
+		t.Fatalf("append while down: %v", err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	srv = startServer(t, cfg)
+	p.waitFor(5*time.Second, "the indicator to say live again", `document.querySelector('#connection').dataset.state === 'live'`)
+	c := postFact(t, srv.URL, "after-restart")
+	p.waitFor(2*time.Second, "the fact posted after the restart", `document.querySelector(`+js(rowSelector(c.Seq))+`)`)
+	p.checkRows(a.Seq, b.Seq, res.Facts[0].Seq, res.Facts[1].Seq, c.Seq)
+	p.checkNoErrors(true) // refused connections while the server is down
+}
+
+// TestDashboardScreenshots writes screenshots at desktop and phone widths to
+// tests/artifacts/ and checks that the phone layout needs no sideways
+// scrolling.
+func TestDashboardScreenshots(t *testing.T) {
+	browser := startBrowser(t)
+	srv := startServer(t, browserConfig(t))
+	for _, d := range [][2]string{
+		{"Shark teeth are embedded in the gums rather than fixed to the jaw, and are replaced throughout life.", "https://en.wikipedia.org/wiki/Shark"},
+		{"Honey found in ancient Egyptian tombs was still edible.", "https://www.smithsonianmag.com/science-nature/the-science-behind-honeys-eternal-shelf-life-1218690/"},
+		{"Octopuses have three hearts and blue blood.", ""},
+		{"Bananas are berries, botanically speaking; strawberries are not.", "https://en.wikipedia.org/wiki/Banana"},
+		{"A day on Venus is longer than its year.", "https://science.nasa.gov/venus/"},
+	} {
+		postDraft(t, srv.URL, d[0], d[1])
+	}
+	dir := "artifacts"
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []struct {
+		name  string
+		width int64
+	}{{"desktop", 1280}, {"phone", 375}} {
+		// A subtest per width, so each tab closes before the next opens
+		// and the client counter shows one.
+		t.Run(v.name, func(t *testing.T) {
+			eventually(t, 5*time.Second, "the previous tab's stream to end", func() bool {
+				var st struct {
+					Clients int `json:"clients"`
+				}
+				getJSON(t, srv.URL+"/status", &st)
+				return st.Clients == 0
+			})
+			p := openPage(t, browser, srv.URL, v.width)
+			p.waitFor(2*time.Second, "five rows", `document.querySelectorAll('#facts > tr').length === 5`)
+			p.waitFor(5*time.Second, "the counters", `document.getElementById('fact-count').textContent === '5'
+				&& document.getElementById('client-count').textContent === '1'`)
+			if sw := eval[int](p, `document.documentElement.scrollWidth`); sw > int(v.width) {
+				t.Errorf("the page is %d px wide in a %d px viewport: it scrolls sideways", sw, v.width)
+			}
+			// A short viewport, so the full-page shot is as tall as the
+			// content and no taller.
+			p.do(chromedp.EmulateViewport(v.width, 400))
+			png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+			if err != nil {
+				t.Fatalf("screenshot: %v", err)
+			}
+			path := filepath.Join(dir, "dashboard-"+v.name+".png")
+			if err := os.WriteFile(path, png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("wrote %s", path)
+			p.checkNoErrors(false)
+		})
+	}
+}
+
+// postDraft posts one fact with an optional source and returns it.
+func postDraft(tb testing.TB, base, info, source string) store.Fact {
+	tb.Helper()
+	var f store.Fact
+	body := map[string]string{"info": info}
+	if source != "" {
+		body["source"] = source
+	}
+	if code, text := postJSON(tb, base+"/fact", body, &f); code != http.StatusCreated {
+		tb.Fatalf("POST /fact = %d %s", code, text)
+	}
+	return f
+}
+
+func checkUnique(tb testing.TB, seqs []string) {
+	tb.Helper()
+	seen := make(map[string]bool, len(seqs))
+	for _, s := range seqs {
+		if seen[s] {
+			tb.Fatalf("row data-seq=%s appears twice in %v", s, seqs)
+		}
+		seen[s] = true
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestDashboardTakesTokenFromFragment opens the page with #token= and checks
+// that the token leaves the address bar, stays in the tab's session storage
+// and goes with every request: as access_token on the stream (EventSource
+// cannot set headers) and as a bearer token on fetches. A recording proxy
+// in front of the server sees the requests as they leave the browser.
+func TestDashboardTakesTokenFromFragment(t *testing.T) {
+	browser := startBrowser(t)
+	srv := startServer(t, browserConfig(t))
+	target, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := map[string][]string{} // path -> "query|authorization" of each request
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.URL.Path] = append(seen[r.URL.Path], r.URL.RawQuery+"|"+r.Header.Get("Authorization"))
+		mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+
+	p := openPage(t, browser, front.URL+"/#view=1&token=s3cr+t/%3D", 1280)
+	if got := eval[string](p, `location.hash`); got != "#view=1" {
+		t.Errorf("address bar fragment = %q, want the token gone and the rest kept", got)
+	}
+	if got := eval[string](p, `sessionStorage.getItem('factstream.token')`); got != "s3cr+t/=" {
+		t.Errorf("session storage token = %q, want %q", got, "s3cr+t/=")
+	}
+	p.waitFor(5*time.Second, "the counters", `document.getElementById('fact-count').textContent !== '–'`)
+	// Typed in the form, too: POST carries the bearer token.
+	p.do(chromedp.SetValue(chromedp.ID("info"), "with a token"), chromedp.Click(chromedp.ID("post-button")))
+	p.waitFor(2*time.Second, "the posted fact", `document.querySelector('#facts td.info')?.textContent === 'with a token'`)
+	// A reload has no fragment any more; the tab's session storage keeps
+	// the token.
+	mu.Lock()
+	streams := len(seen["/events"])
+	mu.Unlock()
+	p.do(chromedp.Reload())
+	p.waitFor(5*time.Second, "live after the reload", `document.querySelector('#connection').dataset.state === 'live'`)
+
+	mu.Lock()
+	defer mu.Unlock()
+	checkAll := func(path, want string) {
+		if len(seen[path]) == 0 {
+			t.Errorf("no request to %s", path)
+		}
+		for _, got := range seen[path] {
+			if !strings.Contains(got, want) {
+				t.Errorf("%s request %q lacks %q", path, got, want)
+			}
+		}
+	}
+	checkAll("/events", "access_token=s3cr%2Bt%2F%3D|")
+	checkAll("/status", "|Bearer s3cr+t/=")
+	checkAll("/fact", "|Bearer s3cr+t/=")
+	if len(seen["/events"]) <= streams {
+		t.Errorf("no new stream after the reload")
+	}
+	p.checkNoErrors(false)
+}
+
+// TestDashboardKeepsTableBounded loads more facts than the page keeps and
+// checks that it shows the newest ones, in order, and stays bounded as more
+// arrive live.
+func TestDashboardKeepsTableBounded(t *testing.T) {
+	const keep = 2000 // MAX_ROWS in web/app.js
+	browser := startBrowser(t)
+	srv := startServer(t, browserConfig(t))
+	postBatch := func(n int) {
+		t.Helper()
+		batch := make([]map[string]string, n)
+		for i := range batch {
+			batch[i] = map[string]string{"info": "bulk fact " + itoa(i)}
+		}
+		if code, body := postJSON(t, srv.URL+"/facts", batch, nil); code != http.StatusCreated {
+			t.Fatalf("POST /facts = %d %s", code, body)
+		}
+	}
+	postBatch(1000)
+	postBatch(1000)
+	postBatch(500)
+	p := openPage(t, browser, srv.URL, 1280)
+	check := func(head int) {
+		t.Helper()
+		p.waitFor(2*time.Second, "row "+itoa(head)+" on top", `document.querySelector('#facts > tr')?.dataset.seq === '`+itoa(head)+`'`)
+		rows := p.rows()
+		checkUnique(t, rows)
+		if len(rows) != keep || rows[0] != itoa(head) || rows[len(rows)-1] != itoa(head-keep+1) {
+			t.Fatalf("table has %d rows from %s to %s, want %d rows from %d to %d",
+				len(rows), rows[0], rows[len(rows)-1], keep, head, head-keep+1)
+		}
+	}
+	check(2500)
+	postBatch(10)
+	check(2510)
+	p.checkNoErrors(false)
+}
