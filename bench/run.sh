@@ -156,8 +156,8 @@ if [ "$(stat -f -c %T "$out")" = tmpfs ]; then
 	echo "run.sh: $out is on tmpfs: the bbolt figures will not include a real fsync" >&2
 fi
 
-scenario S1-10000 S1 memory: -subs 10000
-scenario S1-19000 S1 memory: -subs 19000
+scenario S1-10000 S1 memory: -subs 10000 -idle 10s
+scenario S1-19000 S1 memory: -subs 19000 -idle 10s
 scenario S2 S2 memory: -subs 1000 -facts 2000 -rate 200 -pubs 16
 scenario S2L S2L memory: -subs 1000 -facts 400 -rate 20 -pubs 16
 # S3 varies from run to run with how publishing and fan-out interleave on

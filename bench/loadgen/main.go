@@ -101,6 +101,7 @@ func parseRunFlags(args []string) (scenario, string, error) {
 	fs.StringVar(&sc.SrcFirst, "src", "127.0.0.2", "first local address of subscribers")
 	fs.IntVar(&sc.PerSrc, "per-src", 2000, "subscribers per local address")
 	fs.DurationVar(&sc.Settle, "settle", 2e9, "pause after the last snapshot before reading the server's RSS")
+	fs.DurationVar(&sc.Idle, "idle", 0, "read the server's RSS again this long after the last snapshot, once idle memory was given back (0: skip)")
 	fs.DurationVar(&sc.Drain, "drain", 60e9, "longest wait for deliveries after the last publish")
 	fs.DurationVar(&sc.Stall, "stall", 3e9, "stop waiting once no delivery came for this long")
 	fs.StringVar(&out, "out", "", "write the result as JSON to this file")

@@ -146,8 +146,9 @@ func writeColumns(w io.Writer) {
   by the publisher just before its POST (same clock), so it includes the
   publish itself.
 - *RSS per stream*: growth of the server's VmRSS from before the first
-  connection to 2 s after the last snapshot, divided by the streams
-  (1 KB = 1000 bytes).
+  connection to 10 s after the last snapshot (by then the runtime has given
+  back memory that only the connection set-up used), divided by the
+  streams (1 KB = 1000 bytes).
 
 `)
 }

@@ -177,10 +177,10 @@ func writeScenario(w io.Writer, kind string, rs []*Result) {
 	var row func(*Result) []string
 	switch kind {
 	case "S1":
-		head = []string{"streams", "ready", "failed", "time to all snapshots", "server RSS before → after", "RSS per stream", "server CPU", "generator CPU"}
+		head = []string{"streams", "ready", "failed", "time to all snapshots", "server RSS before → 2 s after → 10 s after", "RSS per stream", "server CPU", "generator CPU"}
 		row = func(r *Result) []string {
 			return []string{n(int64(r.Subscribers)), n(r.Ready), n(r.ConnectFailed), sec(r.ConnectSeconds),
-				fmt.Sprintf("%.1f → %.1f MiB", float64(r.RSSBeforeKiB)/1024, float64(r.RSSAfterKiB)/1024),
+				fmt.Sprintf("%s → %s → %s", mib(r.RSSBeforeKiB), mib(r.RSSAfterKiB), mib(r.RSSIdleKiB)),
 				fmt.Sprintf("%.1f KB", r.RSSPerConnKB), serverCPU(r.Connect), genCPU(r.Connect)}
 		}
 	case "S2", "S2L":
@@ -237,6 +237,7 @@ func serverCPU(c CPU) string {
 func genCPU(c CPU) string   { return fmt.Sprintf("%.2f s (%.0f%%)", c.GeneratorSeconds, c.GenCoreBusy) }
 func sec(s float64) string  { return fmt.Sprintf("%.2f s", s) }
 func msec(v float64) string { return fmt.Sprintf("%.2f ms", v) }
+func mib(kib int64) string  { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
 func rate(v float64) string { return n(int64(v+0.5)) + "/s" }
 
 // n formats an integer with thousands separators.

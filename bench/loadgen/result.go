@@ -25,8 +25,10 @@ type Result struct {
 	ConnectFailed  int64   `json:"connect_failed"`
 	ConnectSeconds float64 `json:"connect_seconds"`
 	RSSBeforeKiB   int64   `json:"rss_before_kib"`
-	RSSAfterKiB    int64   `json:"rss_after_kib"`
-	RSSPerConnKB   float64 `json:"rss_per_conn_kb"` // 1 KB = 1000 bytes
+	RSSAfterKiB    int64   `json:"rss_after_kib"`   // Settle after the last snapshot
+	RSSIdleKiB     int64   `json:"rss_idle_kib"`    // Idle after the last snapshot, if read
+	IdleSeconds    float64 `json:"idle_seconds"`    // when RSSPerConnKB was read
+	RSSPerConnKB   float64 `json:"rss_per_conn_kb"` // from the last reading; 1 KB = 1000 bytes
 	Connect        CPU     `json:"connect_cpu"`
 
 	// Publish phase: from the first publish to the last delivery.
@@ -65,10 +67,20 @@ func newResult(sc scenario) *Result {
 	}
 }
 
-func (r *Result) setRSS(before, after int64) {
-	r.RSSBeforeKiB, r.RSSAfterKiB = before, after
+// setRSS records the server's RSS before the first connection and the
+// readings after the last snapshot; the per-stream figure uses the last.
+func (r *Result) setRSS(before int64, after []int64) {
+	r.RSSBeforeKiB = before
+	if len(after) == 0 {
+		return
+	}
+	r.RSSAfterKiB = after[0]
+	last := after[len(after)-1]
+	if len(after) > 1 {
+		r.RSSIdleKiB = last
+	}
 	if r.Ready > 0 {
-		r.RSSPerConnKB = float64(after-before) * 1024 / 1000 / float64(r.Ready)
+		r.RSSPerConnKB = float64(last-before) * 1024 / 1000 / float64(r.Ready)
 	}
 }
 
@@ -123,8 +135,8 @@ func (r *Result) checkDeliveries(subs []*subscriber, fl *fleet) {
 func (r *Result) summary(w io.Writer) {
 	fmt.Fprintf(w, "%s (%s, %s reader):\n", r.Name, r.Store, r.Reader)
 	if r.Subscribers > 0 {
-		fmt.Fprintf(w, "  subscribers %d ready, %d failed, in %.2fs; server RSS %+d KiB (%.1f KB/conn)\n",
-			r.Ready, r.ConnectFailed, r.ConnectSeconds, r.RSSAfterKiB-r.RSSBeforeKiB, r.RSSPerConnKB)
+		fmt.Fprintf(w, "  subscribers %d ready, %d failed, in %.2fs; server RSS %+d KiB, later %+d KiB (%.1f KB/conn)\n",
+			r.Ready, r.ConnectFailed, r.ConnectSeconds, r.RSSAfterKiB-r.RSSBeforeKiB, r.RSSIdleKiB-r.RSSBeforeKiB, r.RSSPerConnKB)
 		fmt.Fprintf(w, "  connect cpu: server %.2fs (core %.0f%%), generator %.2fs (core %.0f%%)\n",
 			r.Connect.ServerSeconds, r.Connect.ServerCoreBusy, r.Connect.GeneratorSeconds, r.Connect.GenCoreBusy)
 	}

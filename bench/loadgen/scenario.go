@@ -26,12 +26,13 @@ type scenario struct {
 	Rate       float64 // facts per second overall; 0 for as fast as possible
 	Pubs       int     // concurrent publishers
 	Duration   time.Duration
-	Reader     string // epoll or goroutine
-	BufSize    int    // read buffer per goroutine reader
-	Inflight   int    // connections at most waiting for their snapshot
-	SrcFirst   string // first local address of subscribers
-	PerSrc     int    // subscribers per local address
-	Settle     time.Duration
+	Reader     string        // epoll or goroutine
+	BufSize    int           // read buffer per goroutine reader
+	Inflight   int           // connections at most waiting for their snapshot
+	SrcFirst   string        // first local address of subscribers
+	PerSrc     int           // subscribers per local address
+	Settle     time.Duration // pause after the last snapshot before reading RSS
+	Idle       time.Duration // when to read RSS again, from the last snapshot
 	Drain      time.Duration // longest wait for deliveries after publishing
 	Stall      time.Duration // give up waiting when no delivery came for this long
 	CPUProfile string        // where to write this generator's CPU profile
@@ -110,13 +111,12 @@ func subscribePhase(ctx context.Context, sc scenario, addr netip.AddrPort, fl *f
 	res.Ready = fl.snapshots.Load()
 	res.ConnectFailed = fl.failed.Load()
 	res.ConnectSeconds = u1.at.Sub(u0.at).Seconds()
-	time.Sleep(sc.Settle)
-	rssAfter, err := serverRSS(sc.ServerPID)
+	rss, err := rssSamples(sc.ServerPID, u1.at, sc.Settle, sc.Idle)
 	if err != nil {
 		rd.Close()
 		return nil, nil, err
 	}
-	res.setRSS(rssBefore, rssAfter)
+	res.setRSS(rssBefore, rss)
 	return subs, rd, nil
 }
 
@@ -208,4 +208,23 @@ func serverRSS(pid int) (int64, error) {
 		return 0, nil
 	}
 	return processRSS(pid)
+}
+
+// rssSamples reads the server's RSS settle after from, and again idle
+// after from when idle is later: the runtime gives memory that connection
+// set-up used only briefly back to the system over some seconds.
+func rssSamples(pid int, from time.Time, settle, idle time.Duration) ([]int64, error) {
+	var out []int64
+	for _, d := range []time.Duration{settle, idle} {
+		if d <= 0 || (len(out) > 0 && d <= settle) {
+			continue
+		}
+		time.Sleep(time.Until(from.Add(d)))
+		rss, err := serverRSS(pid)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rss)
+	}
+	return out, nil
 }
