@@ -135,8 +135,12 @@ func (r *Result) checkDeliveries(subs []*subscriber, fl *fleet) {
 func (r *Result) summary(w io.Writer) {
 	fmt.Fprintf(w, "%s (%s, %s reader):\n", r.Name, r.Store, r.Reader)
 	if r.Subscribers > 0 {
-		fmt.Fprintf(w, "  subscribers %d ready, %d failed, in %.2fs; server RSS %+d KiB, later %+d KiB (%.1f KB/conn)\n",
-			r.Ready, r.ConnectFailed, r.ConnectSeconds, r.RSSAfterKiB-r.RSSBeforeKiB, r.RSSIdleKiB-r.RSSBeforeKiB, r.RSSPerConnKB)
+		later := ""
+		if r.RSSIdleKiB > 0 {
+			later = fmt.Sprintf(", later %+d KiB", r.RSSIdleKiB-r.RSSBeforeKiB)
+		}
+		fmt.Fprintf(w, "  subscribers %d ready, %d failed, in %.2fs; server RSS %+d KiB%s (%.1f KB/conn)\n",
+			r.Ready, r.ConnectFailed, r.ConnectSeconds, r.RSSAfterKiB-r.RSSBeforeKiB, later, r.RSSPerConnKB)
 		fmt.Fprintf(w, "  connect cpu: server %.2fs (core %.0f%%), generator %.2fs (core %.0f%%)\n",
 			r.Connect.ServerSeconds, r.Connect.ServerCoreBusy, r.Connect.GeneratorSeconds, r.Connect.GenCoreBusy)
 	}
