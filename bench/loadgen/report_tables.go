@@ -237,7 +237,15 @@ func serverCPU(c CPU) string {
 func genCPU(c CPU) string   { return fmt.Sprintf("%.2f s (%.0f%%)", c.GeneratorSeconds, c.GenCoreBusy) }
 func sec(s float64) string  { return fmt.Sprintf("%.2f s", s) }
 func msec(v float64) string { return fmt.Sprintf("%.2f ms", v) }
-func mib(kib int64) string  { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
+
+// mib formats a reading in KiB as MiB; 0 means it was not read.
+func mib(kib int64) string {
+	if kib == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(kib)/1024)
+}
+
 func rate(v float64) string { return n(int64(v+0.5)) + "/s" }
 
 // n formats an integer with thousands separators.
