@@ -148,9 +148,25 @@ summarize_profile() {
 	fi
 }
 
+# busy_pct prints how busy all cores were over one second, in percent:
+# anything else running distorts the figures.
+busy_pct() {
+	local a b
+	read -r -a a < <(grep '^cpu ' /proc/stat)
+	sleep 1
+	read -r -a b < <(grep '^cpu ' /proc/stat)
+	local busy=$(((b[1] + b[2] + b[3] + b[6] + b[7]) - (a[1] + a[2] + a[3] + a[6] + a[7])))
+	local idle=$(((b[4] + b[5]) - (a[4] + a[5])))
+	echo $((100 * busy / (busy + idle + 1)))
+}
+
 only=("$@")
 prof_pid=
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+busy_before=$(busy_pct)
+if [ "$busy_before" -gt 20 ]; then
+	echo "run.sh: the machine is already ${busy_before}% busy: the figures will be lower than they should" >&2
+fi
 bolt_dir="$out/bolt"
 if [ "$(stat -f -c %T "$out")" = tmpfs ]; then
 	echo "run.sh: $out is on tmpfs: the bbolt figures will not include a real fsync" >&2
@@ -172,8 +188,9 @@ scenario S4-bolt S4 "bolt:$bolt_dir/facts.db" -pubs 64 -duration 10s
 rm -rf "$bolt_dir"
 
 cat >"$out/notes.md" <<EOF
-- Load average before the run: $load_before (1, 5, 15 min); the core busy
-  shares in brackets show whether anything else competed for the two cores.
+- Before the run the machine was ${busy_before}% busy (load average
+  $load_before); the core busy shares in brackets show whether anything
+  else competed for the two cores during each scenario.
 - The generator reads subscribers with one epoll loop by default; S3 is run
   a second time with one goroutine per connection (\`-reader goroutine\`) to
   compare their cost: see the S3 table's *generator CPU µs per delivery*.
