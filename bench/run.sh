@@ -11,7 +11,9 @@
 #
 # Environment: BENCH_OUT (work directory, default bench/.out; the bbolt
 # file lives there, so keep it on a real disk), BENCH_PORT (first port,
-# default 18100), BENCH_PROFILE=0 to skip profiling the server during S3.
+# default 18100), BENCH_PROFILE=0 to skip profiling the server during S3,
+# BENCH_WAIT_QUIET=<seconds> to wait up to that long for the machine to be
+# idle first (anything else running, a test suite say, lowers the figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -164,6 +166,13 @@ only=("$@")
 prof_pid=
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 busy_before=$(busy_pct)
+waited=0
+while [ "$busy_before" -gt 20 ] && [ "$waited" -lt "${BENCH_WAIT_QUIET:-0}" ]; do
+	echo "run.sh: the machine is ${busy_before}% busy: waiting for it to be idle"
+	sleep 4
+	waited=$((waited + 5))
+	busy_before=$(busy_pct)
+done
 if [ "$busy_before" -gt 20 ]; then
 	echo "run.sh: the machine is already ${busy_before}% busy: the figures will be lower than they should" >&2
 fi
