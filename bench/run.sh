@@ -193,7 +193,7 @@ scenario S3-run3 S3 memory: -subs 10000 -facts 200 -pubs 4
 scenario S3-goroutine S3 memory: -subs 10000 -facts 200 -pubs 4 -reader goroutine
 scenario S4-memory S4 memory: -pubs 64 -duration 10s
 rm -rf "$bolt_dir"
-scenario S4-bolt S4 "bolt:$bolt_dir/facts.db" -pubs 64 -duration 10s
+scenario S4-bolt S4 "bolt:${bolt_dir#"$root"/}/facts.db" -pubs 64 -duration 10s
 rm -rf "$bolt_dir"
 
 cat >"$out/notes.md" <<EOF

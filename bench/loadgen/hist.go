@@ -11,7 +11,7 @@ import (
 // Histogram buckets are log-linear: values below 2^subBits nanoseconds have
 // a bucket each, and every further power of two is split into 2^(subBits-1)
 // buckets, so a reported quantile is within about 1.6% of the true value
-// while the histogram stays a fixed 16 KiB however many values it counts.
+// while the histogram stays a fixed 15 KiB however many values it counts.
 const (
 	subBits    = 6
 	subBuckets = 1 << (subBits - 1)
