@@ -159,6 +159,17 @@ func writeTargets(w io.Writer, results []*Result) {
 		}
 		fmt.Fprintf(w, "| %s | %s | %s |\n", t.goal, t.figure, mark)
 	}
+	var names []string
+	for _, r := range results {
+		if disturbed(measuredPhase(r)) {
+			names = append(names, r.Name)
+		}
+	}
+	if len(names) > 0 {
+		fmt.Fprintf(w, "\n**Something else used the server's core during %s**: those figures understate the server "+
+			"(see the notes under each table); rerun on an idle machine (`BENCH_WAIT_QUIET=600 bench/run.sh`).\n",
+			strings.Join(names, ", "))
+	}
 	fmt.Fprintln(w)
 }
 
@@ -213,8 +224,38 @@ func writeScenario(w io.Writer, kind string, rs []*Result) {
 			fmt.Fprintf(w, "\n%s: %d publish failures (first: %s), %d streams ended by the server, %d id gaps.\n",
 				r.Name, r.PublishFailures, r.FirstError, r.StreamsEnded, r.SeqGaps)
 		}
+		if c := measuredPhase(r); disturbed(c) {
+			fmt.Fprintf(w, "\n%s: **disturbed**: CPU 0 was %.0f%% busy but the server used %.0f%% of it: "+
+				"something else ran there, so these figures understate the server.\n",
+				r.Name, c.ServerCoreBusy, serverShare(c))
+		}
 	}
 	fmt.Fprintln(w)
+}
+
+// measuredPhase is the phase a result's figures come from.
+func measuredPhase(r *Result) CPU {
+	if r.Published+r.PublishFailures > 0 {
+		return r.Deliver
+	}
+	return r.Connect
+}
+
+// serverShare is the share of its core the server process used, 0-100.
+func serverShare(c CPU) float64 {
+	if c.WallSeconds <= 0 {
+		return 0
+	}
+	return 100 * c.ServerSeconds / c.WallSeconds
+}
+
+// disturbed tells a phase where the server's core was much busier than the
+// server: on an otherwise idle machine the two differ by a few points (the
+// softirq work the server's own writes cause), while another process on
+// that core shows as a wide gap. Process times are in 10 ms ticks, so a
+// short phase is not judged.
+func disturbed(c CPU) bool {
+	return c.WallSeconds >= 1 && c.ServerCoreBusy-serverShare(c) > 15
 }
 
 func perMillion(seconds float64, count int64) float64 {
