@@ -54,6 +54,9 @@ type Config struct {
 	// OnListen, when set, is called with the bound address once the server
 	// accepts connections (useful with Addr ":0").
 	OnListen func(addr net.Addr)
+	// PresenceInterval, when set, replaces store.PresenceInterval: how often
+	// an instance on a shared store reports its stream count.
+	PresenceInterval time.Duration
 }
 
 // setting is one configuration value: its flag name (the environment

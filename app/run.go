@@ -29,6 +29,9 @@ import (
 // args and getenv, runs the service until ctx ends and returns the exit
 // code.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return Healthcheck(ctx, args[1:], getenv, stdout, stderr)
+	}
 	cfg, err := Parse(args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -67,7 +70,14 @@ func Run(ctx context.Context, cfg Config) error {
 	h := hub.New(hub.Options{Buffer: cfg.ClientBuffer, MaxSubscribers: cfg.MaxClients})
 	defer h.Close()
 	st, err := store.Open(cfg.Store, store.Options{
-		OnAppend: func(facts []store.Fact) { h.Publish(handlers.FactEvents(facts)) },
+		OnAppend: func(facts []store.Fact) {
+			// Nobody to tell, nothing to encode. Safe against a stream
+			// subscribing right now: it reads the store after it
+			// subscribed, and these facts are committed already.
+			if h.Subscribers() > 0 {
+				h.Publish(handlers.FactEvents(facts))
+			}
+		},
 	})
 	if err != nil {
 		return err
@@ -77,6 +87,11 @@ func Run(ctx context.Context, cfg Config) error {
 			log.Error("closing the store", "error", err)
 		}
 	}()
+	var cluster handlers.ClusterCounter
+	if p, ok := st.(store.Presence); ok {
+		cluster = p
+		defer startPresence(log, p, cfg.Instance, h.Subscribers, cfg.PresenceInterval)()
+	}
 
 	// A registry of this Run's own: two services in one process (tests)
 	// never share or collide on metrics.
@@ -98,6 +113,7 @@ func Run(ctx context.Context, cfg Config) error {
 			SnapshotMax:  cfg.SnapshotMax,
 		},
 		MaxBody:         cfg.MaxBody,
+		Cluster:         cluster,
 		Instance:        handlers.Instance{ID: cfg.Instance, StoreKind: kind, Version: version(), Started: time.Now()},
 		PublishTokens:   cfg.PublishTokens,
 		SubscribeTokens: cfg.SubscribeTokens,

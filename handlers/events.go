@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -117,10 +116,18 @@ func handleEvents(log *slog.Logger, subs Subscriptions, facts FactReader, o Stre
 // and reader are released, which is most of what a stream costs. HTTP/2
 // and TLS streams stay with their goroutine.
 func takeOver(c *gin.Context, log *slog.Logger, subs Subscriptions, sub *hub.Subscriber, s *stream, o StreamOptions) bool {
-	if !subs.CanAttach() || c.Request.ProtoMajor != 1 || c.Request.TLS != nil {
+	// Only HTTP/1.1 bodies are chunked, which the hub's writer continues;
+	// an HTTP/1.0 body runs to the connection's end and stays here.
+	if !subs.CanAttach() || c.Request.ProtoMajor != 1 || c.Request.ProtoMinor < 1 || c.Request.TLS != nil {
 		return false
 	}
-	conn, _, err := s.rc.Hijack()
+	// gin refuses to hijack once a body was written; net/http itself
+	// allows it (it flushes the chunk written so far), so ask it directly.
+	w := http.ResponseWriter(c.Writer)
+	if u, ok := w.(interface{ Unwrap() http.ResponseWriter }); ok {
+		w = u.Unwrap()
+	}
+	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return false // this writer cannot be taken over: keep the stream here
 	}
@@ -221,6 +228,11 @@ func (s *stream) snapshot(ctx context.Context, head uint64, resume bool, lastID 
 		}
 		return s.catchUp(ctx, head)
 	}
+	if head == 0 {
+		// An empty store: Range with upTo 0 would mean "no bound" and could
+		// return facts committed since head was read, without an id.
+		return s.array(nil, 0)
+	}
 	after := uint64(0)
 	if head > uint64(max) {
 		after = head - uint64(max)
@@ -253,14 +265,7 @@ func (s *stream) catchUp(ctx context.Context, upTo uint64) error {
 // array writes facts as one JSON array event carrying id (none when 0),
 // after whatever s.buf already holds.
 func (s *stream) array(facts []store.Fact, id uint64) error {
-	if facts == nil {
-		facts = []store.Fact{}
-	}
-	data, err := json.Marshal(facts)
-	if err != nil {
-		return err
-	}
-	s.buf = appendEvent(s.buf, id, data)
+	s.buf = appendEvent(s.buf, id, func(dst []byte) []byte { return store.AppendJSONArray(dst, facts) })
 	if id > s.last {
 		s.last = id
 	}

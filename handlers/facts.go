@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -83,11 +84,11 @@ func handlePublish(log *slog.Logger, facts FactWriter, inFlight *keysInFlight, m
 			c.Header("Idempotent-Replayed", "true")
 		}
 		if res.Batch {
-			c.JSON(http.StatusCreated, res.Facts)
+			writeJSON(c, http.StatusCreated, store.AppendJSONArray(nil, res.Facts))
 			return
 		}
 		c.Header("Location", "/facts/"+res.Facts[0].ID)
-		c.JSON(http.StatusCreated, res.Facts[0])
+		writeJSON(c, http.StatusCreated, res.Facts[0].AppendJSON(nil))
 	}
 }
 
@@ -109,22 +110,19 @@ func handleList(log *slog.Logger, facts FactLister) gin.HandlerFunc {
 			writeError(c, log, err)
 			return
 		}
-		if list == nil {
-			list = []store.Fact{}
-		}
-		var next *uint64
-		if len(list) > 0 {
-			seq := list[len(list)-1].Seq
-			next = &seq
-		}
 		// The cursor member is always present, null on an empty page.
-		body := gin.H{"facts": list}
+		body := store.AppendJSONArray(append(make([]byte, 0, 4096), `{"facts":`...), list)
 		if p.desc {
-			body["next_before"] = next
+			body = append(body, `,"next_before":`...)
 		} else {
-			body["next_after"] = next
+			body = append(body, `,"next_after":`...)
 		}
-		c.JSON(http.StatusOK, body)
+		if len(list) > 0 {
+			body = strconv.AppendUint(body, list[len(list)-1].Seq, 10)
+		} else {
+			body = append(body, "null"...)
+		}
+		writeJSON(c, http.StatusOK, append(body, '}'))
 	}
 }
 
@@ -140,6 +138,11 @@ func handleGet(log *slog.Logger, facts FactLister) gin.HandlerFunc {
 			writeError(c, log, err)
 			return
 		}
-		c.JSON(http.StatusOK, f)
+		writeJSON(c, http.StatusOK, f.AppendJSON(nil))
 	}
+}
+
+// writeJSON answers with an already encoded JSON body.
+func writeJSON(c *gin.Context, status int, body []byte) {
+	c.Data(status, "application/json; charset=utf-8", body)
 }

@@ -36,6 +36,9 @@ type Deps struct {
 	Stream   StreamOptions
 	MaxBody  int64
 	Instance Instance
+	// Cluster, when set, counts the streams of every instance sharing the
+	// store (for cluster_clients in /status).
+	Cluster ClusterCounter
 
 	// Access control and limits; zero values leave the API open.
 
@@ -92,7 +95,7 @@ func Routes(d Deps) http.Handler {
 	r.POST("/facts", g.publishing(handlePublish(d.Logger, d.Store, inFlight, d.MaxBody, true))...)
 	r.GET("/facts", g.read, handleList(d.Logger, d.Store))
 	r.GET("/facts/:id", g.read, handleGet(d.Logger, d.Store))
-	r.GET("/status", g.read, handleStatus(d.Logger, d.Store, d.Hub, d.Instance))
+	r.GET("/status", g.read, handleStatus(d.Logger, d.Store, d.Hub, d.Cluster, d.Instance))
 	r.GET("/healthz", handleHealthz)
 	r.GET("/readyz", handleReadyz(d.Logger, d.Store))
 	if d.Gatherer != nil {

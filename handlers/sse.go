@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"encoding/json"
 	"strconv"
 	"time"
 
@@ -15,21 +14,22 @@ import (
 func FactEvents(facts []store.Fact) []hub.Event {
 	events := make([]hub.Event, len(facts))
 	for i, f := range facts {
-		data, _ := json.Marshal(f) // a Fact always encodes
-		events[i] = hub.Event{Seq: f.Seq, Frame: appendEvent(make([]byte, 0, len(data)+32), f.Seq, data)}
+		frame := make([]byte, 0, 64+len(f.Info)+len(f.Source)+96)
+		events[i] = hub.Event{Seq: f.Seq, Frame: appendEvent(frame, f.Seq, f.AppendJSON)}
 	}
 	return events
 }
 
-// appendEvent appends one event; id 0 means no id line.
-func appendEvent(dst []byte, id uint64, data []byte) []byte {
+// appendEvent appends one event whose data appendData writes; id 0 means
+// no id line.
+func appendEvent(dst []byte, id uint64, appendData func([]byte) []byte) []byte {
 	if id > 0 {
 		dst = append(dst, "id: "...)
 		dst = strconv.AppendUint(dst, id, 10)
 		dst = append(dst, '\n')
 	}
 	dst = append(dst, "data: "...)
-	dst = append(dst, data...)
+	dst = appendData(dst)
 	return append(dst, '\n', '\n')
 }
 

@@ -19,6 +19,12 @@ type Counter interface {
 	Subscribers() int
 }
 
+// ClusterCounter reports the streams open on all instances that share the
+// store.
+type ClusterCounter interface {
+	ClusterClients(ctx context.Context) (int, error)
+}
+
 // Instance describes this running instance for GET /status.
 type Instance struct {
 	ID        string
@@ -39,21 +45,31 @@ type statusBody struct {
 	Version        string `json:"version"`
 }
 
-func handleStatus(log *slog.Logger, facts FactReader, streams Counter, in Instance) gin.HandlerFunc {
+func handleStatus(log *slog.Logger, facts FactReader, streams Counter, cluster ClusterCounter, in Instance) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		st, err := facts.Stats(c.Request.Context())
 		if err != nil {
 			writeError(c, log, err)
 			return
 		}
+		var clusterClients *int
+		if cluster != nil {
+			n, err := cluster.ClusterClients(c.Request.Context())
+			if err != nil {
+				writeError(c, log, err)
+				return
+			}
+			clusterClients = &n
+		}
 		c.JSON(http.StatusOK, statusBody{
-			Clients:       streams.Subscribers(),
-			Facts:         st.Count,
-			LastSeq:       st.LastSeq,
-			UptimeSeconds: int64(time.Since(in.Started).Seconds()),
-			Instance:      in.ID,
-			Store:         in.StoreKind,
-			Version:       in.Version,
+			ClusterClients: clusterClients,
+			Clients:        streams.Subscribers(),
+			Facts:          st.Count,
+			LastSeq:        st.LastSeq,
+			UptimeSeconds:  int64(time.Since(in.Started).Seconds()),
+			Instance:       in.ID,
+			Store:          in.StoreKind,
+			Version:        in.Version,
 		})
 	}
 }

@@ -4,6 +4,7 @@ package hub
 
 import (
 	"errors"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -11,6 +12,10 @@ import (
 
 	"golang.org/x/sys/unix"
 )
+
+// yieldEvery is how many streams the writer serves before it lets other
+// goroutines run.
+const yieldEvery = 32
 
 // maxIovecs stays below the kernel's IOV_MAX (1024) with room for the chunk
 // header and trailer.
@@ -242,9 +247,14 @@ func (w *writer) run() {
 				w.flush(dc)
 			}
 		}
-		for _, s := range dirty {
+		for i, s := range dirty {
 			if dc := s.direct; dc != nil {
 				w.flush(dc)
+			}
+			if i%yieldEvery == yieldEvery-1 {
+				// A round over thousands of streams takes milliseconds of
+				// system calls: let request handlers (publishes) run.
+				runtime.Gosched()
 			}
 		}
 		clear(dirty)

@@ -29,7 +29,8 @@ var (
 
 // Options configure a Hub.
 type Options struct {
-	// Buffer is how many undelivered events a subscriber may hold.
+	// Buffer is how many undelivered events a subscriber may have waiting
+	// when more arrive; one publish may add more on top.
 	Buffer int
 	// MaxSubscribers bounds concurrent subscribers; 0 means no bound.
 	MaxSubscribers int

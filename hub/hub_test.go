@@ -64,9 +64,14 @@ func TestPublishReachesEverySubscriberInOrder(t *testing.T) {
 func TestFullQueueDropsOnlyThatSubscriber(t *testing.T) {
 	h := New(Options{Buffer: 5})
 	slow, fast := mustSubscribe(t, h), mustSubscribe(t, h)
-	h.Publish(events(1, 3))
+	h.Publish(events(1, 6)) // more than Buffer, into empty queues: taken
 	fast.Take(nil)
-	h.Publish(events(4, 3)) // slow now holds 6 > 5
+	select {
+	case <-slow.Done():
+		t.Fatal("a subscriber with an empty queue was dropped for one large publish")
+	default:
+	}
+	h.Publish(events(7, 3)) // slow has 6 waiting, at least Buffer: dropped
 	select {
 	case <-slow.Done():
 	default:
@@ -80,8 +85,8 @@ func TestFullQueueDropsOnlyThatSubscriber(t *testing.T) {
 		t.Fatal("the fast subscriber was dropped too")
 	default:
 	}
-	if got := fast.Take(nil); len(got) != 3 || got[0].Seq != 4 {
-		t.Fatalf("fast subscriber got %v, want 4..6", got)
+	if got := fast.Take(nil); len(got) != 3 || got[0].Seq != 7 {
+		t.Fatalf("fast subscriber got %v, want 7..9", got)
 	}
 	if st := h.Stats(); st.Subscribers != 1 || st.SlowDisconnects != 1 {
 		t.Fatalf("stats = %+v, want 1 subscriber and 1 slow disconnect", st)

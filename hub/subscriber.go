@@ -64,7 +64,10 @@ func (s *Subscriber) push(events []Event, limit int) (bool, error) {
 		s.mu.Unlock()
 		return false, ErrClosed
 	}
-	if len(s.queue)+len(events) > limit {
+	// Slow means this many events were already waiting: a fast client with
+	// an empty queue takes a batch of any size (a 1,000-fact POST, a group
+	// commit) without being mistaken for a slow one.
+	if len(s.queue) >= limit {
 		s.mu.Unlock()
 		s.end(ErrSlow)
 		return false, ErrSlow
@@ -72,6 +75,9 @@ func (s *Subscriber) push(events []Event, limit int) (bool, error) {
 	woke := len(s.queue) == 0
 	s.queue = append(s.queue, events...)
 	s.mu.Unlock()
+	if s.direct != nil {
+		return woke, nil // the hub's writer is told instead
+	}
 	select {
 	case s.ready <- struct{}{}:
 	default: // a wake-up is already pending

@@ -7,6 +7,9 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -19,11 +22,17 @@ const RequestIDHeader = "X-Request-ID"
 // RequestID gives every request an id: the client's X-Request-ID when it is
 // short and plain (so ids can be followed across services), a new one
 // otherwise. It is stored in the context under "request_id" and echoed.
+//
+// New ids are a random prefix, fixed per process, and a counter: unique
+// across instances and restarts without reading the system's random source
+// on every request.
 func RequestID() gin.HandlerFunc {
+	prefix := strings.ReplaceAll(uuid.NewString(), "-", "")[:16] + "-"
+	var counter atomic.Uint64
 	return func(c *gin.Context) {
 		id := c.GetHeader(RequestIDHeader)
 		if !plainID(id) {
-			id = uuid.NewString()
+			id = prefix + strconv.FormatUint(counter.Add(1), 10)
 		}
 		c.Set("request_id", id)
 		c.Header(RequestIDHeader, id)
@@ -55,6 +64,9 @@ func AccessLog(log *slog.Logger) gin.HandlerFunc {
 		c.Next()
 		if line.deferred {
 			return // the handler writes it when the stream ends
+		}
+		if !log.Enabled(c.Request.Context(), levelOf(c.Writer.Status())) {
+			return
 		}
 		line.capture(c)
 		if n, ok := c.Get("events_sent"); ok {
@@ -96,11 +108,16 @@ func (l *accessLine) capture(c *gin.Context) {
 }
 
 func (l *accessLine) write(ctx context.Context) {
-	level := slog.LevelInfo
-	if l.status >= http.StatusInternalServerError {
-		level = slog.LevelError
+	l.log.LogAttrs(ctx, levelOf(l.status), "request", l.attrs...)
+}
+
+// levelOf is the level of a request's log line: errors for server
+// failures, info otherwise.
+func levelOf(status int) slog.Level {
+	if status >= http.StatusInternalServerError {
+		return slog.LevelError
 	}
-	l.log.LogAttrs(ctx, level, "request", l.attrs...)
+	return slog.LevelInfo
 }
 
 // DeferLog takes a request's access log line over from AccessLog, for a

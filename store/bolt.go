@@ -183,11 +183,7 @@ func (b *Bolt) apply(tx *bolt.Tx, req AppendRequest, now time.Time) (AppendResul
 	}
 	ids := tx.Bucket(bucketIDs)
 	for _, f := range out {
-		data, err := json.Marshal(f)
-		if err != nil {
-			return AppendResult{}, fmt.Errorf("encode fact: %w", err)
-		}
-		if err := facts.Put(seqKey(f.Seq), data); err != nil {
+		if err := facts.Put(seqKey(f.Seq), f.AppendJSON(nil)); err != nil {
 			return AppendResult{}, fmt.Errorf("put fact: %w", err)
 		}
 		if err := ids.Put([]byte(f.ID), seqKey(f.Seq)); err != nil {

@@ -114,10 +114,7 @@ type factJSON struct {
 
 // MarshalJSON writes created_at with exactly six fractional digits.
 func (f Fact) MarshalJSON() ([]byte, error) {
-	return json.Marshal(factJSON{
-		ID: f.ID, Seq: f.Seq, Info: f.Info, Source: f.Source,
-		CreatedAt: f.CreatedAt.UTC().Format(timeLayout),
-	})
+	return f.AppendJSON(nil), nil
 }
 
 // UnmarshalJSON reads the form MarshalJSON writes.

@@ -34,8 +34,16 @@ func Open(spec string, opts Options) (Store, error) {
 	case "memory":
 		return NewMemory(opts), nil
 	case "bolt":
-		return OpenBolt(strings.TrimPrefix(spec, "bolt:"), opts)
+		b, err := OpenBolt(strings.TrimPrefix(spec, "bolt:"), opts)
+		if err != nil {
+			return nil, err // not a typed nil inside a non-nil Store
+		}
+		return b, nil
 	default:
-		return OpenRedis(spec, opts)
+		r, err := OpenRedis(spec, opts)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
 	}
 }

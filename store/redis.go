@@ -1,8 +1,357 @@
 package store
 
-import "fmt"
+import (
+	"context"
+	"errors"
+	"fmt"
+	neturl "net/url"
+	"strconv"
+	"sync"
+	"time"
 
-// OpenRedis opens a Redis-backed store.
-func OpenRedis(url string, opts Options) (Store, error) {
-	return nil, fmt.Errorf("open redis store %q: not available yet", url)
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// DefaultKeyPrefix namespaces a Redis store's keys when Options.KeyPrefix is
+// empty.
+const DefaultKeyPrefix = "factstream:"
+
+// Timeouts of a Redis store. They are short on purpose: with Redis down a
+// publish must fail (503) well within two seconds instead of hanging, and a
+// write is never reported as done unless Redis acknowledged it.
+const (
+	redisDialTimeout  = 500 * time.Millisecond
+	redisReadTimeout  = 1500 * time.Millisecond
+	redisWriteTimeout = 500 * time.Millisecond
+	redisPoolTimeout  = 500 * time.Millisecond
+	// redisOpTimeout bounds one whole store call, whatever the caller's ctx.
+	redisOpTimeout = 1800 * time.Millisecond
+)
+
+// Redis keeps facts in a Redis Stream shared by every instance that opens the
+// same URL and key prefix. The stream entry id of a fact is "<seq>-0", so
+// reading by seq is a direct XRANGE. Appends run as one Lua script that
+// assigns seqs, appends, indexes ids and records the idempotency key, so seqs
+// stay gapless across instances and batches are all-or-nothing.
+//
+// OnAppend is fed by one tail loop per store (XREAD BLOCK from the last seq
+// it reported), so an instance sees the facts every instance commits, in seq
+// order, exactly once. The loop outlives Redis outages and resumes from its
+// last seq.
+type Redis struct {
+	rdb      *redis.Client
+	tailRdb  *redis.Client // dedicated to the blocking XREAD, closed to end it
+	keys     redisKeys
+	onAppend func([]Fact)
+	scripts  redisScripts
+	// presenceTTL is PresenceTTL; tests shorten it.
+	presenceTTL time.Duration
+
+	ctx      context.Context // ends when the store closes
+	cancel   context.CancelFunc
+	tailDone chan struct{}
+
+	mu       sync.RWMutex // guards closed against in-flight appends
+	closed   bool
+	inflight sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
 }
+
+// redisKeys are the names of a store's keys. They share one hash tag, so a
+// Redis Cluster keeps them in one slot, which the append script needs.
+type redisKeys struct {
+	stream   string // facts: entry "<seq>-0" with fields id, info, source, at
+	ids      string // hash: fact id -> seq
+	idem     string // prefix of idempotency records (hash per key)
+	presence string // hash: instance -> "<clients>:<expiry ms>"
+}
+
+func newRedisKeys(prefix string) redisKeys {
+	if prefix == "" {
+		prefix = DefaultKeyPrefix
+	}
+	tag := "{" + prefix + "}"
+	return redisKeys{
+		stream:   tag + "facts",
+		ids:      tag + "ids",
+		idem:     tag + "idem:",
+		presence: tag + "presence",
+	}
+}
+
+// OpenRedis opens the Redis store at url ("redis://host:port/db", or
+// rediss:// for TLS), checks that Redis answers and starts the tail loop
+// from the current head. A key_prefix query parameter in url
+// ("redis://redis:6379/0?key_prefix=app1:") overrides opts.KeyPrefix, so
+// the one store setting can say everything about the store.
+func OpenRedis(url string, opts Options) (*Redis, error) {
+	url, prefix, err := splitKeyPrefix(url)
+	if err != nil {
+		return nil, fmt.Errorf("open redis store: %w", err)
+	}
+	if prefix != "" {
+		opts.KeyPrefix = prefix
+	}
+	ropts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("open redis store: parse url: %w", err)
+	}
+	tuneRedisOptions(ropts)
+	r := &Redis{
+		rdb:      redis.NewClient(ropts),
+		keys:     newRedisKeys(opts.KeyPrefix),
+		onAppend: opts.OnAppend,
+		scripts:  newRedisScripts(),
+		tailDone: make(chan struct{}),
+
+		presenceTTL: PresenceTTL,
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	st, err := r.Stats(r.ctx)
+	if err != nil {
+		r.cancel()
+		r.rdb.Close()
+		return nil, fmt.Errorf("open redis store at %s: %w", ropts.Addr, err)
+	}
+	if r.onAppend == nil {
+		close(r.tailDone)
+		return r, nil
+	}
+	tailOpts := *ropts
+	tailOpts.PoolSize, tailOpts.MinIdleConns = 1, 0
+	r.tailRdb = redis.NewClient(&tailOpts)
+	go r.tail(st.LastSeq)
+	return r, nil
+}
+
+// splitKeyPrefix takes the key_prefix parameter, which go-redis does not
+// know, out of a Redis URL.
+func splitKeyPrefix(raw string) (rest, prefix string, err error) {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return "", "", fmt.Errorf("parse url: %w", err)
+	}
+	q := u.Query()
+	prefix = q.Get("key_prefix")
+	if q.Has("key_prefix") && prefix == "" {
+		return "", "", fmt.Errorf("key_prefix in %q is empty", u.Redacted())
+	}
+	q.Del("key_prefix")
+	u.RawQuery = q.Encode()
+	return u.String(), prefix, nil
+}
+
+// tuneRedisOptions makes every call fail fast when Redis is away. Retries are
+// off: a retried append script whose first reply was lost would commit twice.
+func tuneRedisOptions(o *redis.Options) {
+	o.DialTimeout = redisDialTimeout
+	o.DialerRetries = 1
+	o.ReadTimeout = redisReadTimeout
+	o.WriteTimeout = redisWriteTimeout
+	o.PoolTimeout = redisPoolTimeout
+	o.MaxRetries = -1
+	o.ContextTimeoutEnabled = true
+	// CLIENT SETINFO and maintenance notifications are newer than Redis 7.0
+	// and of no use here.
+	o.DisableIdentity = true
+	o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+}
+
+// op bounds one store call and refuses it once the store is closed.
+func (r *Redis) op(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	r.mu.RLock()
+	closed := r.closed
+	r.mu.RUnlock()
+	if closed {
+		return nil, nil, ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
+	return ctx, cancel, nil
+}
+
+// Range implements Store.
+func (r *Redis) Range(ctx context.Context, after, upTo uint64, limit int) ([]Fact, error) {
+	if limit <= 0 || (upTo != 0 && upTo <= after) || after == ^uint64(0) {
+		return nil, nil
+	}
+	ctx, cancel, err := r.op(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	end := "+"
+	if upTo != 0 {
+		end = streamID(upTo)
+	}
+	msgs, err := r.rdb.XRangeN(ctx, r.keys.stream, streamID(after+1), end, int64(limit)).Result()
+	if err != nil {
+		return nil, r.wrap("read facts", err)
+	}
+	return decodeEntries(msgs)
+}
+
+// Before implements Store.
+func (r *Redis) Before(ctx context.Context, before uint64, limit int) ([]Fact, error) {
+	if limit <= 0 || before == 1 {
+		return nil, nil
+	}
+	ctx, cancel, err := r.op(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	start := "+"
+	if before != 0 {
+		start = streamID(before - 1)
+	}
+	msgs, err := r.rdb.XRevRangeN(ctx, r.keys.stream, start, "-", int64(limit)).Result()
+	if err != nil {
+		return nil, r.wrap("read facts", err)
+	}
+	return decodeEntries(msgs)
+}
+
+// Get implements Store.
+func (r *Redis) Get(ctx context.Context, id string) (Fact, error) {
+	ctx, cancel, err := r.op(ctx)
+	if err != nil {
+		return Fact{}, err
+	}
+	defer cancel()
+	seq, err := r.rdb.HGet(ctx, r.keys.ids, id).Uint64()
+	if errors.Is(err, redis.Nil) {
+		return Fact{}, ErrNotFound
+	}
+	if err != nil {
+		return Fact{}, r.wrap("read fact id", err)
+	}
+	msgs, err := r.rdb.XRange(ctx, r.keys.stream, streamID(seq), streamID(seq)).Result()
+	if err != nil {
+		return Fact{}, r.wrap("read fact", err)
+	}
+	if len(msgs) == 0 {
+		return Fact{}, ErrNotFound
+	}
+	return decodeEntry(msgs[0])
+}
+
+// Stats implements Store. Length and head are read in one MULTI, so they
+// describe the same moment.
+func (r *Redis) Stats(ctx context.Context) (Stats, error) {
+	ctx, cancel, err := r.op(ctx)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer cancel()
+	var n *redis.IntCmd
+	var top *redis.XMessageSliceCmd
+	_, err = r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		n = p.XLen(ctx, r.keys.stream)
+		top = p.XRevRangeN(ctx, r.keys.stream, "+", "-", 1)
+		return nil
+	})
+	if err != nil {
+		return Stats{}, r.wrap("read stats", err)
+	}
+	st := Stats{Count: uint64(n.Val())}
+	if msgs := top.Val(); len(msgs) > 0 {
+		if st.LastSeq, err = seqOf(msgs[0].ID); err != nil {
+			return Stats{}, err
+		}
+	}
+	return st, nil
+}
+
+// Ping implements Store: it reports whether Redis answers.
+func (r *Redis) Ping(ctx context.Context) error {
+	ctx, cancel, err := r.op(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return r.wrap("ping", r.rdb.Ping(ctx).Err())
+}
+
+// Close stops taking appends, waits for those in flight, ends the tail loop
+// and closes the connections.
+func (r *Redis) Close() error {
+	r.closeOnce.Do(func() {
+		r.mu.Lock()
+		r.closed = true
+		r.mu.Unlock()
+		r.inflight.Wait()
+		r.cancel()
+		if r.tailRdb != nil {
+			// Closing its connection ends a blocked XREAD at once.
+			r.tailRdb.Close()
+		}
+		<-r.tailDone
+		if err := r.rdb.Close(); err != nil {
+			r.closeErr = fmt.Errorf("close redis store: %w", err)
+		}
+	})
+	return r.closeErr
+}
+
+// wrap turns a Redis error into the store's vocabulary: a closed client is
+// ErrClosed, anything else means Redis cannot serve now.
+func (r *Redis) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, redis.ErrClosed) {
+		return ErrClosed
+	}
+	return fmt.Errorf("%w: redis %s: %w", ErrUnavailable, op, err)
+}
+
+func streamID(seq uint64) string {
+	return strconv.FormatUint(seq, 10) + "-0"
+}
+
+func seqOf(id string) (uint64, error) {
+	for i := 0; i < len(id); i++ {
+		if id[i] == '-' {
+			id = id[:i]
+			break
+		}
+	}
+	seq, err := strconv.ParseUint(id, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("redis stream entry id %q: %w", id, err)
+	}
+	return seq, nil
+}
+
+func decodeEntries(msgs []redis.XMessage) ([]Fact, error) {
+	out := make([]Fact, 0, len(msgs))
+	for _, m := range msgs {
+		f, err := decodeEntry(m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func decodeEntry(m redis.XMessage) (Fact, error) {
+	seq, err := seqOf(m.ID)
+	if err != nil {
+		return Fact{}, err
+	}
+	str := func(k string) string { s, _ := m.Values[k].(string); return s }
+	at, err := time.Parse(time.RFC3339Nano, str("at"))
+	if err != nil {
+		return Fact{}, fmt.Errorf("decode fact %d: created_at: %w", seq, err)
+	}
+	return Fact{ID: str("id"), Seq: seq, Info: str("info"), Source: str("source"), CreatedAt: at.UTC()}, nil
+}
+
+var (
+	_ Store    = (*Redis)(nil)
+	_ Presence = (*Redis)(nil)
+)

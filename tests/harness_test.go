@@ -33,7 +33,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binPath = filepath.Join(dir, "factstream")
-	build := exec.Command("go", "build", "-o", binPath, "..")
+	// Built as the Dockerfile builds it: static, so TestStaticBuild
+	// checks the very binary the other process tests run.
+	build := exec.Command("go", "build", "-trimpath", "-o", binPath, "..")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building factstream:", err)
@@ -69,6 +72,15 @@ type server struct {
 // startServer runs app.Run with cfg and waits until it accepts requests.
 func startServer(tb testing.TB, cfg app.Config) *server {
 	tb.Helper()
+	s := launch(tb, cfg, "http")
+	waitHealthy(tb, s.URL)
+	return s
+}
+
+// launch runs app.Run with cfg and returns once it listens; the caller
+// checks that it answers, over scheme.
+func launch(tb testing.TB, cfg app.Config, scheme string) *server {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrs := make(chan net.Addr, 1)
 	cfg.OnListen = func(a net.Addr) { addrs <- a }
@@ -77,7 +89,7 @@ func startServer(tb testing.TB, cfg app.Config) *server {
 	select {
 	case a := <-addrs:
 		s.Addr = a.String()
-		s.URL = "http://" + s.Addr
+		s.URL = scheme + "://" + s.Addr
 	case err := <-s.done:
 		cancel()
 		tb.Fatalf("server did not start: %v", err)
@@ -86,7 +98,6 @@ func startServer(tb testing.TB, cfg app.Config) *server {
 		tb.Fatal("server did not start within 10s")
 	}
 	tb.Cleanup(func() { s.Stop(tb) })
-	waitHealthy(tb, s.URL)
 	return s
 }
 

@@ -135,4 +135,3 @@ func TestFloodsDoNotStarveOthers(t *testing.T) {
 		s.Close()
 	}
 }
-

@@ -126,3 +126,47 @@ func openFiles(t *testing.T) int {
 	}
 	return len(entries)
 }
+
+// TestPlainStreamsHoldNoGoroutine checks that plain HTTP/1.1 streams are
+// taken over by the hub after their snapshot: 500 open streams must not
+// cost the server a goroutine each, and must still receive facts.
+func TestPlainStreamsHoldNoGoroutine(t *testing.T) {
+	srv := startServer(t, testConfig(t))
+	base := runtime.NumGoroutine()
+	var conns []*bufio.Reader
+	for range 500 {
+		conn, err := net.Dial("tcp", srv.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.Write([]byte("GET /events HTTP/1.1\r\nHost: x\r\n\r\n"))
+		r := bufio.NewReader(conn)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(line, "data: ") {
+				break
+			}
+		}
+		conns = append(conns, r)
+	}
+	eventually(t, 5*time.Second, "stream goroutines to end", func() bool { return runtime.NumGoroutine() < base+50 })
+	f := postFact(t, srv.URL, "to every stream")
+	for i, r := range conns {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("stream %d: %v", i, err)
+			}
+			if strings.HasPrefix(line, "data: ") {
+				if !strings.Contains(line, f.ID) {
+					t.Fatalf("stream %d got %s", i, line)
+				}
+				break
+			}
+		}
+	}
+}

@@ -71,7 +71,7 @@ func waitMetric(tb testing.TB, base string, want float64, name string, labels ..
 
 func TestMetricsMoveWithTraffic(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.ClientBuffer = 1 // so a batch of two overflows a stream at once
+	cfg.ClientBuffer = 16 // so a stream that stops reading is dropped soon
 	srv := startServer(t, cfg)
 
 	start := scrape(t, srv.URL)
@@ -111,13 +111,20 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	s.Close()
 	waitMetric(t, srv.URL, 0, "factstream_streams")
 
-	// A batch larger than the stream's buffer drops the stream as slow.
-	openStream(t, srv.URL+"/events", nil)
+	// A stream that stops reading is dropped as slow.
+	openUnreadStream(t, srv)
 	waitMetric(t, srv.URL, 1, "factstream_streams")
-	if code, body := postJSON(t, srv.URL+"/facts", []map[string]string{{"info": "a"}, {"info": "b"}}, nil); code != http.StatusCreated {
-		t.Fatalf("batch = %d %s", code, body)
+	big := strings.Repeat("x", 4000)
+	posted := 1
+	for ; metricValue(scrape(t, srv.URL), "factstream_slow_disconnects_total") == 0; posted++ {
+		if posted > 5000 {
+			t.Fatal("5,000 facts of 4 KB and the stream that never reads was not dropped")
+		}
+		if code, body := postJSON(t, srv.URL+"/fact", map[string]string{"info": fmt.Sprintf("%d %s", posted, big)}, nil); code != http.StatusCreated {
+			t.Fatalf("POST /fact = %d %s", code, body)
+		}
 	}
 	waitMetric(t, srv.URL, 1, "factstream_slow_disconnects_total")
 	waitMetric(t, srv.URL, 0, "factstream_streams")
-	waitMetric(t, srv.URL, 3, "factstream_facts_total")
+	waitMetric(t, srv.URL, float64(posted), "factstream_facts_total")
 }

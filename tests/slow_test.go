@@ -22,26 +22,7 @@ func TestSlowSubscriberIsDroppedAndCatchesUp(t *testing.T) {
 	srv := startServer(t, cfg)
 	const total = 20000
 
-	// A tiny receive buffer so the kernel cannot absorb the backlog.
-	dialer := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	slow, err := dialer.Dial("tcp", srv.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slow.Close()
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/events", nil)
-	if err := req.Write(slow); err != nil {
-		t.Fatal(err)
-	}
+	slow, req := openUnreadStream(t, srv)
 
 	good := openStream(t, srv.URL+"/events", nil)
 	goodDone := make(chan error, 1)
@@ -128,4 +109,30 @@ func clients(tb testing.TB, base string) int {
 	}
 	getJSON(tb, base+"/status", &st)
 	return st.Clients
+}
+
+// openUnreadStream opens a stream whose client never reads, with a tiny
+// receive buffer so the kernel cannot absorb the backlog for it.
+func openUnreadStream(tb testing.TB, srv *server) (net.Conn, *http.Request) {
+	tb.Helper()
+	dialer := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	conn, err := dialer.Dial("tcp", srv.Addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/events", nil)
+	if err := req.Write(conn); err != nil {
+		tb.Fatal(err)
+	}
+	return conn, req
 }

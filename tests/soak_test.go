@@ -38,8 +38,9 @@ type soakStats struct {
 }
 
 // soakPublish posts facts with an Idempotency-Key each, retrying every
-// failure with the same key, until ctx ends. It returns what got a 201.
-func soakPublish(ctx context.Context, base string, worker int, stats *soakStats) []store.Fact {
+// failure with the same key (on the next of bases, when there are several
+// instances), until ctx ends. It returns what got a 201.
+func soakPublish(ctx context.Context, bases []string, worker int, stats *soakStats) []store.Fact {
 	client := &http.Client{Timeout: 3 * time.Second}
 	var acked []store.Fact
 	for i := 0; ctx.Err() == nil; i++ {
@@ -53,6 +54,7 @@ func soakPublish(ctx context.Context, base string, worker int, stats *soakStats)
 			if attempt > 0 && ctx.Err() != nil {
 				return acked // given up: the fact may or may not be stored
 			}
+			base := bases[(worker+attempt)%len(bases)]
 			req, _ := http.NewRequest(http.MethodPost, base+"/fact", strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Idempotency-Key", key)
@@ -84,11 +86,11 @@ type soakSubscriber struct {
 	failed atomic.Pointer[error] // a gap or a duplicate
 }
 
-// follow reads, reconnecting whenever the connection breaks, until ctx
-// ends or it finds a gap or a duplicate.
-func (s *soakSubscriber) follow(ctx context.Context, base string) {
-	for ctx.Err() == nil {
-		if err := s.session(ctx, base); err != nil {
+// follow reads, reconnecting (to the next of bases) whenever the
+// connection breaks, until ctx ends or it finds a gap or a duplicate.
+func (s *soakSubscriber) follow(ctx context.Context, bases []string) {
+	for i := 0; ctx.Err() == nil; i++ {
+		if err := s.session(ctx, bases[i%len(bases)]); err != nil {
 			s.failed.Store(&err)
 			return
 		}
@@ -146,6 +148,51 @@ func TestChaosSoakBolt(t *testing.T) {
 	args := []string{"--store", "bolt:facts.db", "--log-level", "warn"}
 	p := startProcess(t, dir, addr, args...)
 	proxy := startProxy(t, addr)
+	bases := []string{proxy.URL()}
+	runSoak(t, "bolt", bases, bases, func() string { return p.URL }, func(rng *rand.Rand, stats *soakStats) {
+		if rng.IntN(2) == 0 {
+			stats.cuts.Add(int64(min(proxy.Cut(), 1)))
+			return
+		}
+		p.cmd.Process.Kill()
+		p.wait(t)
+		stats.kills.Add(1)
+		p = startProcess(t, dir, addr, args...)
+	})
+}
+
+// TestChaosSoakRedis is the same under two instances sharing one Redis:
+// publishers retry on the other instance, subscribers resume on either,
+// and Redis (with appendfsync always) is killed and restarted while
+// proxies cut connections.
+func TestChaosSoakRedis(t *testing.T) {
+	redis, nodes := startCluster(t, 2)
+	var pubBases, subBases []string
+	var proxies []*cutProxy
+	for _, n := range nodes {
+		pubBases = append(pubBases, n.URL)
+		proxy := startProxy(t, n.Addr)
+		proxies = append(proxies, proxy)
+		subBases = append(subBases, proxy.URL())
+	}
+	runSoak(t, "redis", pubBases, subBases, func() string { return nodes[0].URL }, func(rng *rand.Rand, stats *soakStats) {
+		if rng.IntN(2) == 0 {
+			for _, p := range proxies {
+				stats.cuts.Add(int64(min(p.Cut(), 1)))
+			}
+			return
+		}
+		redis.Kill()
+		time.Sleep(time.Duration(100+rng.IntN(300)) * time.Millisecond)
+		redis.Restart()
+		stats.kills.Add(1)
+	})
+}
+
+// runSoak publishes (to pubBases) and subscribes (through subBases) while
+// chaos strikes at random moments for the soak duration, then checks the
+// outcome against the store that readBase answers for.
+func runSoak(t *testing.T, name string, pubBases, subBases []string, readBase func() string, chaos func(*rand.Rand, *soakStats)) {
 	var stats soakStats
 	duration := soakDuration(t)
 	ctx, stopChaos := context.WithTimeout(context.Background(), duration)
@@ -154,7 +201,7 @@ func TestChaosSoakBolt(t *testing.T) {
 	var wg sync.WaitGroup
 	acked := make([][]store.Fact, 4)
 	for w := range acked {
-		wg.Go(func() { acked[w] = soakPublish(ctx, proxy.URL(), w, &stats) })
+		wg.Go(func() { acked[w] = soakPublish(ctx, pubBases, w, &stats) })
 	}
 	subs := make([]*soakSubscriber, 4)
 	subCtx, stopSubs := context.WithCancel(context.Background())
@@ -162,25 +209,32 @@ func TestChaosSoakBolt(t *testing.T) {
 	var subWG sync.WaitGroup
 	for i := range subs {
 		subs[i] = &soakSubscriber{}
-		subWG.Go(func() { subs[i].follow(subCtx, proxy.URL()) })
+		rotated := append(append([]string(nil), subBases[i%len(subBases):]...), subBases[:i%len(subBases)]...)
+		subWG.Go(func() { subs[i].follow(subCtx, rotated) })
 	}
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	for ctx.Err() == nil {
 		time.Sleep(time.Duration(200+rng.IntN(600)) * time.Millisecond)
-		if rng.IntN(2) == 0 {
-			proxy.Cut()
-			stats.cuts.Add(1)
-			continue
-		}
-		p.cmd.Process.Kill()
-		p.wait(t)
-		stats.kills.Add(1)
-		p = startProcess(t, dir, addr, args...)
+		chaos(rng, &stats)
 	}
 	wg.Wait()
 
-	stored := allFacts(t, p.URL)
+	stored, total := checkSoak(t, readBase(), acked, subs, stopSubs, &subWG)
+	if total == 0 || stats.kills.Load()+stats.cuts.Load() == 0 {
+		t.Fatalf("the soak proved nothing: %d acknowledged, %d kills, %d cuts", total, stats.kills.Load(), stats.cuts.Load())
+	}
+	t.Logf("%s soak %v: %d facts acknowledged, %d stored, %d retries, %d kills and restarts, %d rounds of connection cuts, %d subscribers each received all %d once, in order",
+		name, duration, total, len(stored), stats.retries.Load(), stats.kills.Load(), stats.cuts.Load(), len(subs), len(stored))
+}
+
+// checkSoak waits for every subscriber to reach the head, stops them, and
+// checks the promises: every acknowledged fact stored once with its seq,
+// seqs gapless, every subscriber holding exactly the stored facts in order.
+// It returns the stored facts and the number acknowledged.
+func checkSoak(t *testing.T, base string, acked [][]store.Fact, subs []*soakSubscriber, stopSubs func(), subWG *sync.WaitGroup) ([]store.Fact, int) {
+	t.Helper()
+	stored := allFacts(t, base)
 	checkGapless(t, stored)
 	eventually(t, 30*time.Second, "every subscriber to reach the head", func() bool {
 		for _, s := range subs {
@@ -222,9 +276,6 @@ func TestChaosSoakBolt(t *testing.T) {
 			}
 		}
 	}
-	if total == 0 || stats.kills.Load()+stats.cuts.Load() == 0 {
-		t.Fatalf("the soak proved nothing: %d acknowledged, %d kills, %d cuts", total, stats.kills.Load(), stats.cuts.Load())
-	}
-	t.Logf("soak %v: %d facts acknowledged, %d stored, %d retries, %d kills and restarts, %d proxy cuts, 4 subscribers each received all %d once, in order",
-		duration, total, len(stored), stats.retries.Load(), stats.kills.Load(), stats.cuts.Load(), len(stored))
+	return stored, total
 }
+

@@ -1,11 +1,14 @@
 package tests
 
 import (
+	"bufio"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -329,4 +332,42 @@ func connectionRange(tb testing.TB, s *sseStream, toHead bool, head uint64, ling
 		}
 	}
 	return first, last
+}
+
+// TestHTTP10ClientGetsAPlainStream: an HTTP/1.0 response has no chunked
+// coding, so its stream must not be taken over by the chunk-writing hub.
+func TestHTTP10ClientGetsAPlainStream(t *testing.T) {
+	srv := startServer(t, testConfig(t))
+	conn, err := net.Dial("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte("GET /events HTTP/1.0\r\nHost: x\r\n\r\n"))
+	r := bufio.NewReader(conn)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for { // the response head
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(strings.ToLower(line), "transfer-encoding") {
+			t.Fatalf("HTTP/1.0 response with %q", line)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	if ev, err := readEvent(r); err != nil || ev.Retry != "3000" {
+		t.Fatalf("first event %+v, %v", ev, err)
+	}
+	readEvent(r) // snapshot
+	f := postFact(t, srv.URL, "for an old client")
+	if line, err := r.ReadString('\n'); err != nil || line != "id: 1\n" {
+		t.Fatalf("the live event starts with %q, %v; want plain SSE, no chunk framing", line, err)
+	}
+	ev, err := readEvent(r)
+	if err != nil || !strings.Contains(ev.Data, f.ID) {
+		t.Fatalf("live event %+v, %v; want the fact as plain SSE", ev, err)
+	}
 }

@@ -83,23 +83,7 @@ func startTLSServer(tb testing.TB, cfg app.Config) (*server, *http.Client, *x509
 	tb.Helper()
 	var roots *x509.CertPool
 	cfg.TLSCert, cfg.TLSKey, roots = selfSigned(tb)
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan net.Addr, 1)
-	cfg.OnListen = func(a net.Addr) { addrs <- a }
-	s := &server{cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- app.Run(ctx, cfg) }()
-	select {
-	case a := <-addrs:
-		s.Addr = a.String()
-		s.URL = "https://" + s.Addr
-	case err := <-s.done:
-		cancel()
-		tb.Fatalf("server did not start: %v", err)
-	case <-time.After(10 * time.Second):
-		cancel()
-		tb.Fatal("server did not start within 10s")
-	}
-	tb.Cleanup(func() { s.Stop(tb) })
+	s := launch(tb, cfg, "https")
 	client := tlsClient(roots, true)
 	tb.Cleanup(client.CloseIdleConnections)
 	eventually(tb, 10*time.Second, "HTTPS /healthz", func() bool {

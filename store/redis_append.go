@@ -1,0 +1,155 @@
+package store
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// appendLua assigns seqs and appends in one atomic step, so two instances
+// can never hand out the same seq nor leave a gap.
+//
+// KEYS: stream, ids[, idempotency record]
+// ARGV: hash, batch (0|1), ttl ms, then id, info, source, at per fact.
+// Returns {"ok", first seq}, {"replay", first, last, batch} or {"mismatch"}.
+//
+// Redis does not roll a script back, so every check comes before the first
+// write: once writing starts nothing can fail half-way through a batch.
+const appendLua = `
+if #KEYS == 3 then
+  local rec = redis.call('HMGET', KEYS[3], 'hash', 'first', 'last', 'batch')
+  if rec[1] then
+    if rec[1] ~= ARGV[1] then return {'mismatch'} end
+    return {'replay', rec[2], rec[3], rec[4]}
+  end
+end
+local last = 0
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #top > 0 then last = tonumber(string.match(top[1][1], '^(%d+)-')) end
+local n = (#ARGV - 3) / 4
+for i = 0, n - 1 do
+  local seq = string.format('%d', last + i + 1)
+  local a = 4 + i * 4
+  redis.call('XADD', KEYS[1], seq .. '-0',
+    'id', ARGV[a], 'info', ARGV[a+1], 'source', ARGV[a+2], 'at', ARGV[a+3])
+  redis.call('HSET', KEYS[2], ARGV[a], seq)
+end
+if #KEYS == 3 then
+  redis.call('HSET', KEYS[3], 'hash', ARGV[1], 'first', string.format('%d', last + 1),
+    'last', string.format('%d', last + n), 'batch', ARGV[2])
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+end
+return {'ok', string.format('%d', last + 1)}
+`
+
+// redisScripts are the Lua scripts of one store. Each *redis.Script caches
+// its SHA, so they belong to the store rather than to the package.
+type redisScripts struct {
+	append         *redis.Script
+	reportClients  *redis.Script
+	clusterClients *redis.Script
+}
+
+func newRedisScripts() redisScripts {
+	return redisScripts{
+		append:         redis.NewScript(appendLua),
+		reportClients:  redis.NewScript(reportClientsLua),
+		clusterClients: redis.NewScript(clusterClientsLua),
+	}
+}
+
+// Append implements Store. It succeeds only once Redis has acknowledged the
+// script; with appendfsync always that means the facts are on disk. When the
+// reply is lost (timeout) the append may still have committed: the caller
+// gets ErrUnavailable, and a retry with the same idempotency key is safe.
+func (r *Redis) Append(ctx context.Context, req AppendRequest) (AppendResult, error) {
+	if len(req.Drafts) == 0 {
+		return AppendResult{}, fmt.Errorf("append: no drafts")
+	}
+	r.mu.RLock()
+	if r.closed {
+		r.mu.RUnlock()
+		return AppendResult{}, ErrClosed
+	}
+	r.inflight.Add(1)
+	r.mu.RUnlock()
+	defer r.inflight.Done()
+
+	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
+	defer cancel()
+	now := time.Now()
+	facts, err := newFacts(req, 0, now)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	keys, args := r.appendArgs(req, facts)
+	reply, err := r.scripts.append.Run(ctx, r.rdb, keys, args...).StringSlice()
+	if err != nil {
+		return AppendResult{}, r.wrap("append", err)
+	}
+	switch {
+	case len(reply) == 2 && reply[0] == "ok":
+		first, err := seqOf(reply[1])
+		if err != nil {
+			return AppendResult{}, err
+		}
+		for i := range facts {
+			facts[i].Seq = first + uint64(i)
+		}
+		return AppendResult{Facts: facts, Batch: req.Batch}, nil
+	case len(reply) == 4 && reply[0] == "replay":
+		return r.replay(ctx, reply[1], reply[2], reply[3] == "1")
+	case len(reply) == 1 && reply[0] == "mismatch":
+		return AppendResult{}, ErrIdempotencyMismatch
+	default:
+		return AppendResult{}, fmt.Errorf("append: unexpected script reply %q", reply)
+	}
+}
+
+func (r *Redis) appendArgs(req AppendRequest, facts []Fact) (keys []string, args []any) {
+	keys = []string{r.keys.stream, r.keys.ids}
+	args = make([]any, 0, 3+4*len(facts))
+	if req.Idem != nil {
+		keys = append(keys, r.keys.idem+req.Idem.Key)
+		args = append(args, hex.EncodeToString(req.Idem.Hash[:]))
+	} else {
+		args = append(args, "")
+	}
+	batch := "0"
+	if req.Batch {
+		batch = "1"
+	}
+	args = append(args, batch, IdempotencyTTL.Milliseconds())
+	for _, f := range facts {
+		args = append(args, f.ID, f.Info, f.Source, f.CreatedAt.Format(timeLayout))
+	}
+	return keys, args
+}
+
+// replay reads back the facts an earlier append with the same key committed.
+// Facts never change once written, so reading them after the script is safe.
+func (r *Redis) replay(ctx context.Context, first, last string, batch bool) (AppendResult, error) {
+	lo, err := seqOf(first)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	hi, err := seqOf(last)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	msgs, err := r.rdb.XRange(ctx, r.keys.stream, streamID(lo), streamID(hi)).Result()
+	if err != nil {
+		return AppendResult{}, r.wrap("read replayed facts", err)
+	}
+	facts, err := decodeEntries(msgs)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if uint64(len(facts)) != hi-lo+1 {
+		return AppendResult{}, fmt.Errorf("replay: idempotency record names seqs %d..%d, found %d facts", lo, hi, len(facts))
+	}
+	return AppendResult{Facts: facts, Batch: batch, Replayed: true}, nil
+}

@@ -1,0 +1,36 @@
+//go:build unix
+
+package store
+
+import (
+	"testing"
+
+	"factstream/internal/redistest"
+)
+
+// TestRedisFailsFastWhenHung covers a Redis that accepts connections but does
+// not answer (a hung process or a partition): the read timeouts, not a
+// refused connection, must end the calls.
+func TestRedisFailsFastWhenHung(t *testing.T) {
+	srv := redistest.Start(t)
+	rec := &recorder{}
+	s := mustOpenRedis(t, srv, testPrefix(t), Options{OnAppend: rec.onAppend})
+	mustAppend(t, s, AppendRequest{Drafts: drafts(1, "before")})
+	waitSeqs(t, rec, 1)
+	srv.Freeze()
+	expectUnavailable(t, s)
+	srv.Thaw()
+	appendEventually(t, s, AppendRequest{Drafts: drafts(1, "after")})
+	// An append that timed out may still have reached Redis and commit once
+	// it wakes up: a 503 means "not known to be stored", never "stored".
+	// What must hold is that the tail reports whatever was committed, once
+	// and in order.
+	st, err := s.Stats(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LastSeq < 2 || st.LastSeq > 3 {
+		t.Fatalf("stats after thaw = %+v, want 2 or 3 facts", st)
+	}
+	assertContiguous(t, waitSeqs(t, rec, int(st.LastSeq)), int(st.LastSeq))
+}

@@ -1,0 +1,370 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"factstream/internal/redistest"
+)
+
+// mustOpenRedis opens a store on srv under prefix and closes it when the test
+// ends.
+func mustOpenRedis(tb testing.TB, srv *redistest.Server, prefix string, opts Options) *Redis {
+	tb.Helper()
+	opts.KeyPrefix = prefix
+	s, err := OpenRedis(srv.URL(), opts)
+	if err != nil {
+		tb.Fatalf("open redis store: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// testPrefix gives each test its own keys, so one server serves many tests.
+func testPrefix(tb testing.TB) string {
+	return "test:" + strings.ReplaceAll(tb.Name(), "/", ":") + ":"
+}
+
+func TestRedisContract(t *testing.T) {
+	srv := redistest.Start(t)
+	runContract(t, func(tb testing.TB, opts Options) Store {
+		return mustOpenRedis(tb, srv, testPrefix(tb), opts)
+	})
+}
+
+func TestOpenRedisRejectsBadURLAndDeadServer(t *testing.T) {
+	if _, err := OpenRedis("redis://127.0.0.1:notaport/0", Options{}); err == nil {
+		t.Fatal("bad url accepted")
+	}
+	srv := redistest.Start(t)
+	srv.Kill()
+	_, err := OpenRedis(srv.URL(), Options{})
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("open with redis down: err = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestRedisKeyPrefixFromURL(t *testing.T) {
+	srv := redistest.Start(t)
+	s, err := OpenRedis(srv.URL()+"?key_prefix=app1:", Options{KeyPrefix: "ignored:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, want := s.keys.stream, "{app1:}facts"; got != want {
+		t.Fatalf("stream key = %q, want %q", got, want)
+	}
+	mustAppend(t, s, AppendRequest{Drafts: drafts(1, "p")})
+	other := mustOpenRedis(t, srv, "", Options{})
+	if st, err := other.Stats(t.Context()); err != nil || st.Count != 0 {
+		t.Fatalf("default prefix sees %+v, %v; want an empty store", st, err)
+	}
+	if _, err := OpenRedis(srv.URL()+"?key_prefix=", Options{}); err == nil {
+		t.Fatal("empty key_prefix accepted")
+	}
+}
+
+func TestRedisSeqIsGaplessAcrossInstances(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := testPrefix(t)
+	const instances, workers, each = 3, 4, 25
+	recs := make([]*recorder, instances)
+	stores := make([]*Redis, instances)
+	for i := range stores {
+		recs[i] = &recorder{}
+		stores[i] = mustOpenRedis(t, srv, prefix, Options{OnAppend: recs[i].onAppend})
+	}
+	var wg sync.WaitGroup
+	size := func(i int) int { return 1 + i%2 }
+	want := uint64(0)
+	for i := range each {
+		want += uint64(workers * size(i))
+	}
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				s := stores[(w+i)%instances]
+				n := size(i)
+				if _, err := s.Append(t.Context(), AppendRequest{Drafts: drafts(n, "x"), Batch: n > 1}); err != nil {
+					t.Errorf("append: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st, err := stores[0].Stats(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LastSeq != want || st.Count != want {
+		t.Fatalf("stats = %+v, want %d facts", st, want)
+	}
+	for i, rec := range recs {
+		seqs := waitSeqs(t, rec, int(st.LastSeq))
+		if uint64(len(seqs)) != st.LastSeq {
+			t.Fatalf("instance %d saw %d facts, want %d", i, len(seqs), st.LastSeq)
+		}
+		for j, seq := range seqs {
+			if seq != uint64(j+1) {
+				t.Fatalf("instance %d: fact #%d has seq %d, want %d", i, j, seq, j+1)
+			}
+		}
+	}
+}
+
+func TestRedisReplayAcrossInstancesAndKeyExpiry(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := testPrefix(t)
+	a := mustOpenRedis(t, srv, prefix, Options{})
+	b := mustOpenRedis(t, srv, prefix, Options{})
+	first := mustAppend(t, a, AppendRequest{Drafts: drafts(3, "k"), Batch: true, Idem: idem("key", "body")})
+	again := mustAppend(t, b, AppendRequest{Drafts: drafts(3, "k"), Batch: true, Idem: idem("key", "body")})
+	if !again.Replayed || !again.Batch || again.Facts[2].ID != first.Facts[2].ID {
+		t.Fatalf("replay on another instance = %+v, want the first facts", again)
+	}
+	for i, f := range again.Facts {
+		if !f.CreatedAt.Equal(first.Facts[i].CreatedAt) || f.Info != first.Facts[i].Info || f.Source != first.Facts[i].Source {
+			t.Fatalf("replayed fact %d = %+v, want %+v", i, f, first.Facts[i])
+		}
+	}
+	raw := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer raw.Close()
+	ttl, err := raw.PTTL(t.Context(), a.keys.idem+"key").Result()
+	if err != nil || ttl <= IdempotencyTTL-time.Minute || ttl > IdempotencyTTL {
+		t.Fatalf("idempotency record ttl = %v, %v; want about %v", ttl, err, IdempotencyTTL)
+	}
+	if err := raw.Del(t.Context(), a.keys.idem+"key").Err(); err != nil {
+		t.Fatal(err)
+	}
+	fresh := mustAppend(t, b, AppendRequest{Drafts: drafts(1, "k"), Idem: idem("key", "other body")})
+	if fresh.Replayed || fresh.Facts[0].Seq != 4 {
+		t.Fatalf("after the key expired: %+v, want a new fact with seq 4", fresh)
+	}
+}
+
+func TestRedisKeysShareOneSlot(t *testing.T) {
+	k := newRedisKeys("")
+	for _, key := range []string{k.stream, k.ids, k.idem + "x", k.presence} {
+		if !strings.HasPrefix(key, "{"+DefaultKeyPrefix+"}") {
+			t.Errorf("key %q lacks the hash tag {%s}", key, DefaultKeyPrefix)
+		}
+	}
+}
+
+func TestRedisFailsFastWhenDownAndRecovers(t *testing.T) {
+	srv := redistest.Start(t)
+	rec := &recorder{}
+	s := mustOpenRedis(t, srv, testPrefix(t), Options{OnAppend: rec.onAppend})
+	mustAppend(t, s, AppendRequest{Drafts: drafts(3, "before"), Batch: true})
+	waitSeqs(t, rec, 3)
+
+	srv.Kill()
+	expectUnavailable(t, s)
+
+	srv.Restart()
+	res := appendEventually(t, s, AppendRequest{Drafts: drafts(2, "after"), Batch: true})
+	if got, want := res.Facts[0].Seq, uint64(4); got != want {
+		t.Fatalf("first seq after restart = %d, want %d", got, want)
+	}
+	mustAppend(t, s, AppendRequest{Drafts: drafts(1, "later")})
+	assertContiguous(t, waitSeqs(t, rec, 6), 6)
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("ping after restart: %v", err)
+	}
+}
+
+// TestRedisTailResumesWithoutGap commits facts through a second instance
+// while the first one's tail loop is cut off, and checks that the first one
+// reports them all, in order, once Redis is back.
+func TestRedisTailResumesWithoutGap(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := testPrefix(t)
+	rec := &recorder{}
+	reader := mustOpenRedis(t, srv, prefix, Options{OnAppend: rec.onAppend})
+	writer := mustOpenRedis(t, srv, prefix, Options{})
+	mustAppend(t, writer, AppendRequest{Drafts: drafts(2, "a"), Batch: true})
+	waitSeqs(t, rec, 2)
+	for round := range 3 {
+		srv.Kill()
+		if _, err := writer.Append(t.Context(), AppendRequest{Drafts: drafts(1, "down")}); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("round %d: append with redis down: err = %v, want ErrUnavailable", round, err)
+		}
+		srv.Restart()
+		appendEventually(t, writer, AppendRequest{Drafts: drafts(3, "b"), Batch: true})
+	}
+	assertContiguous(t, waitSeqs(t, rec, 11), 11)
+	if err := reader.Ping(t.Context()); err != nil {
+		t.Fatalf("reader ping: %v", err)
+	}
+}
+
+// TestRedisTailHandsOutBacklogInSmallBatches checks that a backlog reaches
+// OnAppend in batches well below a subscriber's queue (1024 events by
+// default), so catching up after an outage does not drop subscribers.
+func TestRedisTailHandsOutBacklogInSmallBatches(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := testPrefix(t)
+	var mu sync.Mutex
+	var sizes []int
+	total := 0
+	mustOpenRedis(t, srv, prefix, Options{OnAppend: func(fs []Fact) {
+		mu.Lock()
+		defer mu.Unlock()
+		sizes = append(sizes, len(fs))
+		total += len(fs)
+	}})
+	writer := mustOpenRedis(t, srv, prefix, Options{})
+	for range 3 {
+		mustAppend(t, writer, AppendRequest{Drafts: drafts(1000, "bulk"), Batch: true})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := total
+		mu.Unlock()
+		if n == 3000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reported %d of 3000 facts", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, n := range sizes {
+		if n > tailBatch {
+			t.Fatalf("OnAppend got %d facts at once, want at most %d", n, tailBatch)
+		}
+	}
+}
+
+func TestRedisPresence(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := testPrefix(t)
+	a := mustOpenRedis(t, srv, prefix, Options{})
+	b := mustOpenRedis(t, srv, prefix, Options{})
+	ctx := t.Context()
+	if n, err := a.ClusterClients(ctx); err != nil || n != 0 {
+		t.Fatalf("no reports: cluster clients = %d, %v; want 0", n, err)
+	}
+	for _, r := range []struct {
+		s    *Redis
+		inst string
+		n    int
+	}{{a, "a", 2}, {b, "b", 5}, {a, "a", 3}} {
+		if err := r.s.ReportClients(ctx, r.inst, r.n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := b.ClusterClients(ctx); err != nil || n != 8 {
+		t.Fatalf("cluster clients = %d, %v; want 8", n, err)
+	}
+	// An instance that stops reporting drops out after the TTL.
+	b.presenceTTL = 50 * time.Millisecond
+	if err := b.ReportClients(ctx, "b", 5); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, err := a.ClusterClients(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster clients = %d long after b expired, want 3", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := a.ReportClients(ctx, "a", -1); err == nil {
+		t.Fatal("negative count accepted")
+	}
+}
+
+func TestRedisCloseEndsTailAndRefusesCalls(t *testing.T) {
+	srv := redistest.Start(t)
+	s := mustOpenRedis(t, srv, testPrefix(t), Options{OnAppend: func([]Fact) {}})
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("close did not return: the tail loop kept blocking")
+	}
+	for name, err := range map[string]error{
+		"ping":  s.Ping(t.Context()),
+		"stats": func() error { _, err := s.Stats(t.Context()); return err }(),
+		"get":   func() error { _, err := s.Get(t.Context(), "x"); return err }(),
+	} {
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("%s after close: err = %v, want ErrClosed", name, err)
+		}
+	}
+}
+
+// expectUnavailable checks that every call fails with ErrUnavailable within
+// the two seconds the HTTP layer has to answer 503.
+func expectUnavailable(t *testing.T, s *Redis) {
+	t.Helper()
+	calls := map[string]func(context.Context) error{
+		"append": func(ctx context.Context) error {
+			_, err := s.Append(ctx, AppendRequest{Drafts: drafts(1, "down")})
+			return err
+		},
+		"range": func(ctx context.Context) error { _, err := s.Range(ctx, 0, 0, 10); return err },
+		"stats": func(ctx context.Context) error { _, err := s.Stats(ctx); return err },
+		"ping":  s.Ping,
+	}
+	for name, call := range calls {
+		start := time.Now()
+		err := call(t.Context())
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("%s with redis down: err = %v, want ErrUnavailable", name, err)
+		}
+		if took := time.Since(start); took >= 2*time.Second {
+			t.Errorf("%s with redis down took %v, want under 2s", name, took)
+		}
+	}
+}
+
+// appendEventually retries an append until Redis is back (it is reloading
+// its AOF right after a restart), and fails the test after a while.
+func appendEventually(t *testing.T, s Store, req AppendRequest) AppendResult {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := s.Append(t.Context(), req)
+		if err == nil {
+			return res
+		}
+		if !errors.Is(err, ErrUnavailable) || time.Now().After(deadline) {
+			t.Fatalf("append after restart: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func assertContiguous(t *testing.T, seqs []uint64, n int) {
+	t.Helper()
+	if len(seqs) != n {
+		t.Fatalf("reported %d facts (%v), want %d", len(seqs), seqs, n)
+	}
+	for i, seq := range seqs {
+		if seq != uint64(i+1) {
+			t.Fatalf("reported seqs %v: #%d is %d, want %d", seqs, i, seq, i+1)
+		}
+	}
+}
