@@ -8,6 +8,8 @@
 #
 #   bench/run.sh                 # everything, then BENCHMARKS.md
 #   bench/run.sh S2 S3           # only these scenarios (BENCHMARKS.md still written)
+#   bench/run.sh --report-only   # BENCHMARKS.md again from the last run's
+#                                # results, say after editing bench/analysis.md
 #
 # Environment: BENCH_OUT (work directory, default bench/.out; the bbolt
 # file lives there, so keep it on a real disk), BENCH_PORT (first port,
@@ -29,13 +31,16 @@ if [ "$(nproc --all)" -lt 2 ]; then
 	gen_cpu=0
 fi
 
-mkdir -p "$out"
-rm -f "$out"/*.json "$out"/commands.txt "$out"/profile.md "$out"/notes.md
-printf '# the whole run, from the repository root\nbench/run.sh %s\n' "$*" >"$out/commands.txt"
-echo "building the server and the load generator"
-go build -o "$out/factstream" .
-go build -o "$out/loadgen" ./bench/loadgen
-ulimit -n "$(ulimit -Hn)"
+# prepare builds both programs into a clean work directory.
+prepare() {
+	mkdir -p "$out"
+	rm -f "$out"/*.json "$out"/commands.txt "$out"/profile.md "$out"/notes*.md "$out"/run.env
+	printf '# the whole run, from the repository root\nbench/run.sh %s\n' "$*" >"$out/commands.txt"
+	echo "building the server and the load generator"
+	go build -o "$out/factstream" .
+	go build -o "$out/loadgen" ./bench/loadgen
+	ulimit -n "$(ulimit -Hn)"
+}
 
 server_pid=
 stop_server() {
@@ -162,57 +167,64 @@ busy_pct() {
 	echo $((100 * busy / (busy + idle + 1)))
 }
 
-only=("$@")
-prof_pid=
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-busy_before=$(busy_pct)
-waited=0
-while [ "$busy_before" -gt 20 ] && [ "$waited" -lt "${BENCH_WAIT_QUIET:-0}" ]; do
-	echo "run.sh: the machine is ${busy_before}% busy: waiting for it to be idle"
-	sleep 4
-	waited=$((waited + 5))
+# wait_quiet measures how busy the machine is and, with BENCH_WAIT_QUIET,
+# waits for it to be idle; it sets busy_before and load_before.
+wait_quiet() {
+	load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 	busy_before=$(busy_pct)
-done
-if [ "$busy_before" -gt 20 ]; then
-	echo "run.sh: the machine is already ${busy_before}% busy: the figures will be lower than they should" >&2
-fi
-bolt_dir="$out/bolt"
-if [ "$(stat -f -c %T "$out")" = tmpfs ]; then
-	echo "run.sh: $out is on tmpfs: the bbolt figures will not include a real fsync" >&2
-fi
+	local waited=0
+	while [ "$busy_before" -gt 20 ] && [ "$waited" -lt "${BENCH_WAIT_QUIET:-0}" ]; do
+		echo "run.sh: the machine is ${busy_before}% busy: waiting for it to be idle"
+		sleep 4
+		waited=$((waited + 5))
+		busy_before=$(busy_pct)
+	done
+	if [ "$busy_before" -gt 20 ]; then
+		echo "run.sh: the machine is already ${busy_before}% busy: the figures will be lower than they should" >&2
+	fi
+}
 
-scenario S1-10000 S1 memory: -subs 10000 -idle 10s
-scenario S1-19000 S1 memory: -subs 19000 -idle 10s
-scenario S2 S2 memory: -subs 1000 -facts 2000 -rate 200 -pubs 16
-scenario S2L S2L memory: -subs 1000 -facts 400 -rate 20 -pubs 16
-# S3 varies from run to run with how publishing and fan-out interleave on
-# the server's single core: three runs, the report judges the median.
-scenario S3 S3 memory: -subs 10000 -facts 200 -pubs 4
-scenario S3-run2 S3 memory: -subs 10000 -facts 200 -pubs 4
-scenario S3-run3 S3 memory: -subs 10000 -facts 200 -pubs 4
-scenario S3-goroutine S3 memory: -subs 10000 -facts 200 -pubs 4 -reader goroutine
-scenario S4-memory S4 memory: -pubs 64 -duration 10s
-rm -rf "$bolt_dir"
-scenario S4-bolt S4 "bolt:${bolt_dir#"$root"/}/facts.db" -pubs 64 -duration 10s
-rm -rf "$bolt_dir"
+run_scenarios() {
+	local bolt_dir="$out/bolt"
+	if [ "$(stat -f -c %T "$out")" = tmpfs ]; then
+		echo "run.sh: $out is on tmpfs: the bbolt figures will not include a real fsync" >&2
+	fi
+	scenario S1-10000 S1 memory: -subs 10000 -idle 10s
+	scenario S1-19000 S1 memory: -subs 19000 -idle 10s
+	scenario S2 S2 memory: -subs 1000 -facts 2000 -rate 200 -pubs 16
+	scenario S2L S2L memory: -subs 1000 -facts 400 -rate 20 -pubs 16
+	# S3 varies from run to run with how publishing and fan-out interleave
+	# on the server's single core: three runs, the report judges the median.
+	scenario S3 S3 memory: -subs 10000 -facts 200 -pubs 4
+	scenario S3-run2 S3 memory: -subs 10000 -facts 200 -pubs 4
+	scenario S3-run3 S3 memory: -subs 10000 -facts 200 -pubs 4
+	scenario S3-goroutine S3 memory: -subs 10000 -facts 200 -pubs 4 -reader goroutine
+	scenario S4-memory S4 memory: -pubs 64 -duration 10s
+	rm -rf "$bolt_dir"
+	scenario S4-bolt S4 "bolt:${bolt_dir#"$root"/}/facts.db" -pubs 64 -duration 10s
+	rm -rf "$bolt_dir"
+}
 
-cat >"$out/notes.md" <<EOF
+# write_notes keeps what the report says about this run, so that
+# --report-only can write it again.
+write_notes() {
+	cat >"$out/notes-run.md" <<EOF
 - Before the run the machine was ${busy_before}% busy (load average
   $load_before); the core busy shares in brackets show whether anything
   else competed for the two cores during each scenario.
 - The generator reads subscribers with one epoll loop by default; S3 is run
   a second time with one goroutine per connection (\`-reader goroutine\`) to
   compare their cost: see the S3 table's *generator CPU µs per delivery*.
-- S3's figures vary from run to run on the current server: with 4
-  publishers and the fan-out sharing one core, how many facts a stream finds
-  queued per wake-up (and so per write) depends on scheduling. The targets
-  take the median of the three epoll runs.
+- S3 varies from run to run: how many facts a stream finds queued per
+  write depends on how publishing and fan-out interleave on the server's
+  one core. The targets take the median of the three epoll runs.
 - The bbolt file of S4 lives in \`$rel_out/bolt\` on a $(stat -f -c %T "$out") file system.
 EOF
-if [ -f bench/analysis.md ]; then
-	printf '\n' >>"$out/notes.md"
-	cat bench/analysis.md >>"$out/notes.md"
-fi
+	{
+		printf 'run_date=%q\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+		printf 'run_revision=%q\n' "$(server_revision)"
+	} >"$out/run.env"
+}
 
 # server_revision names the last commit of the server's code (bench/ and
 # BENCHMARKS.md left aside) and says when the work tree changes it.
@@ -227,15 +239,36 @@ server_revision() {
 	echo "$rev"
 }
 
-results=()
-for name in S1-10000 S1-19000 S2 S2L S3 S3-run2 S3-run3 S3-goroutine S4-memory S4-bolt; do
-	results+=("$out/$name.json")
-done
-"$out/loadgen" report -out BENCHMARKS.md \
-	-date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
-	-machine "$(nproc --all) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory" \
-	-kernel "$(uname -r)" -go "$(go version | cut -d' ' -f3-)" \
-	-revision "$(server_revision)" \
-	-commands "$out/commands.txt" -profile "$out/profile.md" -notes "$out/notes.md" \
-	"${results[@]}"
-echo "wrote BENCHMARKS.md"
+# write_report writes BENCHMARKS.md from the results in $out, with the
+# notes of the run and bench/analysis.md.
+write_report() {
+	# shellcheck source=/dev/null
+	. "$out/run.env"
+	cp "$out/notes-run.md" "$out/notes.md"
+	if [ -f bench/analysis.md ]; then
+		printf '\n' >>"$out/notes.md"
+		cat bench/analysis.md >>"$out/notes.md"
+	fi
+	local results=() name
+	for name in S1-10000 S1-19000 S2 S2L S3 S3-run2 S3-run3 S3-goroutine S4-memory S4-bolt; do
+		results+=("$out/$name.json")
+	done
+	"$out/loadgen" report -out BENCHMARKS.md -date "$run_date" -revision "$run_revision" \
+		-machine "$(nproc --all) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory" \
+		-kernel "$(uname -r)" -go "$(go version | cut -d' ' -f3-)" \
+		-commands "$out/commands.txt" -profile "$out/profile.md" -notes "$out/notes.md" \
+		"${results[@]}"
+	echo "wrote BENCHMARKS.md"
+}
+
+if [ "${1:-}" = --report-only ]; then
+	write_report
+	exit 0
+fi
+only=("$@")
+prof_pid=
+prepare "$@"
+wait_quiet
+run_scenarios
+write_notes
+write_report
