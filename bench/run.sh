@@ -35,7 +35,7 @@ fi
 prepare() {
 	mkdir -p "$out"
 	rm -f "$out"/*.json "$out"/commands.txt "$out"/profile.md "$out"/notes*.md "$out"/run.env
-	printf '# the whole run, from the repository root\nbench/run.sh %s\n' "$*" >"$out/commands.txt"
+	printf '# the whole run, from the repository root\nbench/run.sh%s\n' "${*:+ $*}" >"$out/commands.txt"
 	echo "building the server and the load generator"
 	go build -o "$out/factstream" .
 	go build -o "$out/loadgen" ./bench/loadgen
@@ -61,7 +61,7 @@ trap stop_server EXIT
 record() {
 	local name=$1
 	shift
-	printf '# %s\n%s\n' "$name" "$(printf '%q ' "$@" | sed "s#$out#$rel_out#g")" >>"$out/commands.txt"
+	printf '# %s\n%s\n' "$name" "$(printf '%q ' "$@" | sed -e "s#$out#$rel_out#g" -e 's/ $//')" >>"$out/commands.txt"
 }
 
 # start_server NAME STORE: starts a fresh factstream on the next port.
