@@ -1,0 +1,306 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// target is one goal of issue 6 and how a run measured up to it.
+type target struct {
+	goal, figure string
+	met          bool
+	measured     bool
+}
+
+// goal is a target judged on one figure of a scenario's runs.
+type goal struct {
+	kind, store, text string
+	value             func(*Result) float64
+	show              func(float64) string
+	met               func(float64) bool
+}
+
+// figureGoals are the issue's targets that are a bound on one figure.
+var figureGoals = []goal{
+	{"S2", "", "S2: sustains 200 facts/s", sustainedRate,
+		func(v float64) string { return fmt.Sprintf("%.1f/s", v) }, func(v float64) bool { return v >= 0.98*200 }},
+	{"S2", "", "S2: delivery p99 under 20 ms", func(r *Result) float64 { return r.LatencyP99Ms },
+		msec, func(v float64) bool { return v < 20 }},
+	{"S2L", "", "S2L: delivery p99 under 8 ms", func(r *Result) float64 { return r.LatencyP99Ms },
+		msec, func(v float64) bool { return v < 8 }},
+	{"S3", "", "S3: at least 600,000 deliveries/s", func(r *Result) float64 { return r.DeliveriesPerSecond },
+		rate, func(v float64) bool { return v >= 600000 }},
+	{"S3", "", "S3: at most 1.5 server CPU s per million deliveries", func(r *Result) float64 { return r.ServerCPUPerMillion },
+		func(v float64) string { return fmt.Sprintf("%.2f s", v) }, func(v float64) bool { return v > 0 && v <= 1.5 }},
+	{"S4", "memory", "S4: at least 50,000 publishes/s in memory", func(r *Result) float64 { return r.AchievedRate },
+		rate, func(v float64) bool { return v >= 50000 }},
+	{"S4", "bolt", "S4: at least 25,000 durable publishes/s in bbolt", func(r *Result) float64 { return r.AchievedRate },
+		rate, func(v float64) bool { return v >= 25000 }},
+}
+
+// sustainedRate is the achieved publish rate of a run where every publish
+// succeeded, else 0.
+func sustainedRate(r *Result) float64 {
+	if r.PublishFailures > 0 {
+		return 0
+	}
+	return r.AchievedRate
+}
+
+// targets evaluates the issue's goals. A figure repeated over several runs
+// of a scenario (S3 is run three times, its figures vary with how the
+// publishers and the fan-out interleave) is judged on the median run; the
+// S3 rerun with the goroutine reader only compares generators and does not
+// count.
+func targets(results []*Result) []target {
+	var ts []target
+	for _, r := range primaryRuns(results, "S1", "") {
+		ts = append(ts, target{
+			goal:   fmt.Sprintf("S1: at most 8 KB of server RSS per idle stream (%s streams)", n(int64(r.Subscribers))),
+			figure: fmt.Sprintf("%.1f KB", r.RSSPerConnKB), met: r.Ready > 0 && r.RSSPerConnKB <= 8, measured: true,
+		})
+	}
+	ts = append(ts, readyTarget(results))
+	for _, g := range figureGoals {
+		ts = append(ts, g.evaluate(primaryRuns(results, g.kind, g.store)))
+	}
+	return append(ts, exactlyOnceTarget(results))
+}
+
+func (g goal) evaluate(rs []*Result) target {
+	t := target{goal: g.text, figure: "not run"}
+	if len(rs) == 0 {
+		return t
+	}
+	v := median(rs, g.value)
+	t.figure, t.met, t.measured = g.show(v), g.met(v), true
+	if len(rs) > 1 {
+		t.figure = fmt.Sprintf("%s (median of %d runs: %s)", t.figure, len(rs), listOf(rs, g.value, g.show))
+	}
+	return t
+}
+
+// primaryRuns are the runs of a kind (and store prefix) made with the
+// default epoll reader.
+func primaryRuns(results []*Result, kind, store string) []*Result {
+	var rs []*Result
+	for _, r := range results {
+		if r.Scenario == kind && r.Reader == "epoll" && strings.HasPrefix(r.Store, store) {
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}
+
+// median returns the middle value (the lower middle of an even count).
+func median(rs []*Result, value func(*Result) float64) float64 {
+	vs := make([]float64, len(rs))
+	for i, r := range rs {
+		vs[i] = value(r)
+	}
+	slices.Sort(vs)
+	return vs[(len(vs)-1)/2]
+}
+
+func listOf(rs []*Result, value func(*Result) float64, show func(float64) string) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = show(value(r))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func readyTarget(results []*Result) target {
+	var big *Result
+	for _, r := range primaryRuns(results, "S1", "") {
+		if big == nil || r.Subscribers > big.Subscribers {
+			big = r
+		}
+	}
+	t := target{goal: "S1: all 19,000 streams have their snapshot in under 2 s", figure: "not run"}
+	if big != nil {
+		t.figure = fmt.Sprintf("%s of %s in %.2f s", n(big.Ready), n(int64(big.Subscribers)), big.ConnectSeconds)
+		t.met = big.Subscribers >= 19000 && big.Ready == int64(big.Subscribers) && big.ConnectSeconds < 2
+		t.measured = true
+	}
+	return t
+}
+
+func exactlyOnceTarget(results []*Result) target {
+	var missing, dups, runs int64
+	for _, r := range results {
+		if r.Subscribers > 0 && r.Published > 0 {
+			missing += r.Missing
+			dups += r.Duplicates + r.Unacked + r.Unknown
+			runs++
+		}
+	}
+	return target{
+		goal:     "Zero missing and zero duplicate deliveries in every run",
+		figure:   fmt.Sprintf("%d missing, %d duplicate or unexpected, over %d runs with subscribers", missing, dups, runs),
+		met:      runs > 0 && missing == 0 && dups == 0,
+		measured: runs > 0,
+	}
+}
+
+func writeTargets(w io.Writer, results []*Result) {
+	fmt.Fprint(w, "## Targets (issue 6)\n\n| target | measured | |\n| --- | --- | --- |\n")
+	for _, t := range targets(results) {
+		mark := "**not met**"
+		switch {
+		case !t.measured:
+			mark = "not measured"
+		case t.met:
+			mark = "met"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s |\n", t.goal, t.figure, mark)
+	}
+	var names []string
+	for _, r := range results {
+		if disturbed(measuredPhase(r)) {
+			names = append(names, r.Name)
+		}
+	}
+	if len(names) > 0 {
+		fmt.Fprintf(w, "\n**Something else used the server's core during %s**: those figures understate the server "+
+			"(see the notes under each table); rerun on an idle machine (`BENCH_WAIT_QUIET=600 bench/run.sh`).\n",
+			strings.Join(names, ", "))
+	}
+	fmt.Fprintln(w)
+}
+
+// scenarioTitles introduce each scenario's table.
+var scenarioTitles = map[string]string{
+	"S1":  "S1 idle: subscribers connect and stay idle",
+	"S2":  "S2 steady fan-out",
+	"S2L": "S2L light fan-out",
+	"S3":  "S3 burst: facts as fast as the publishers can post",
+	"S4":  "S4 publish: no subscribers",
+}
+
+func writeScenario(w io.Writer, kind string, rs []*Result) {
+	fmt.Fprintf(w, "## %s\n\n", scenarioTitles[kind])
+	var head []string
+	var row func(*Result) []string
+	switch kind {
+	case "S1":
+		head = []string{"streams", "ready", "failed", "time to all snapshots", "server RSS before → 2 s after → 10 s after", "RSS per stream", "server CPU", "generator CPU"}
+		row = func(r *Result) []string {
+			return []string{n(int64(r.Subscribers)), n(r.Ready), n(r.ConnectFailed), sec(r.ConnectSeconds),
+				fmt.Sprintf("%s → %s → %s", mib(r.RSSBeforeKiB), mib(r.RSSAfterKiB), mib(r.RSSIdleKiB)),
+				fmt.Sprintf("%.1f KB", r.RSSPerConnKB), serverCPU(r.Connect), genCPU(r.Connect)}
+		}
+	case "S2", "S2L":
+		head = []string{"streams", "facts", "target rate", "achieved rate", "last delivery after", "latency p50", "p99", "max", "publish p99", "missing", "duplicates", "server CPU", "generator CPU"}
+		row = func(r *Result) []string {
+			return []string{n(int64(r.Subscribers)), n(r.Published), fmt.Sprintf("%.0f/s", r.TargetRate), fmt.Sprintf("%.1f/s", r.AchievedRate), sec(r.DeliverySeconds),
+				msec(r.LatencyP50Ms), msec(r.LatencyP99Ms), msec(r.LatencyMaxMs), msec(r.PublishP99Ms),
+				n(r.Missing), n(r.Duplicates + r.Unacked + r.Unknown), serverCPU(r.Deliver), genCPU(r.Deliver)}
+		}
+	case "S3":
+		head = []string{"generator reader", "streams", "facts", "publishers", "deliveries", "deliveries/s", "latency p50", "p99", "max", "server CPU s per million", "server core busy s per million", "generator CPU µs per delivery", "missing", "duplicates", "server CPU", "generator CPU"}
+		row = func(r *Result) []string {
+			return []string{r.Reader, n(int64(r.Subscribers)), n(r.Published), n(int64(r.Publishers)), n(r.Deliveries), n(int64(r.DeliveriesPerSecond)),
+				msec(r.LatencyP50Ms), msec(r.LatencyP99Ms), msec(r.LatencyMaxMs), fmt.Sprintf("%.2f", r.ServerCPUPerMillion),
+				fmt.Sprintf("%.2f", perMillion(r.Deliver.ServerCoreSeconds, r.Deliveries)), fmt.Sprintf("%.2f", perDelivery(r)), n(r.Missing), n(r.Duplicates + r.Unacked + r.Unknown), serverCPU(r.Deliver), genCPU(r.Deliver)}
+		}
+	case "S4":
+		head = []string{"store", "publishers", "duration", "publishes", "failures", "publishes/s", "p50", "p99", "max", "server CPU", "generator CPU"}
+		row = func(r *Result) []string {
+			return []string{"`" + r.Store + "`", n(int64(r.Publishers)), sec(r.DurationSeconds), n(r.Published), n(r.PublishFailures), n(int64(r.AchievedRate)),
+				msec(r.PublishP50Ms), msec(r.PublishP99Ms), msec(r.PublishMaxMs), serverCPU(r.Deliver), genCPU(r.Deliver)}
+		}
+	}
+	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(head, " | "), strings.Repeat(" --- |", len(head)))
+	for _, r := range rs {
+		fmt.Fprintf(w, "| %s |\n", strings.Join(row(r), " | "))
+	}
+	for _, r := range rs {
+		if r.FirstError != "" || r.StreamsEnded > 0 || r.SeqGaps > 0 {
+			fmt.Fprintf(w, "\n%s: %d publish failures (first: %s), %d streams ended by the server, %d id gaps.\n",
+				r.Name, r.PublishFailures, r.FirstError, r.StreamsEnded, r.SeqGaps)
+		}
+		if c := measuredPhase(r); disturbed(c) {
+			fmt.Fprintf(w, "\n%s: **disturbed**: CPU 0 was %.0f%% busy but the server used %.0f%% of it: "+
+				"something else ran there, so these figures understate the server.\n",
+				r.Name, c.ServerCoreBusy, serverShare(c))
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+// measuredPhase is the phase a result's figures come from.
+func measuredPhase(r *Result) CPU {
+	if r.Published+r.PublishFailures > 0 {
+		return r.Deliver
+	}
+	return r.Connect
+}
+
+// serverShare is the share of its core the server process used, 0-100.
+func serverShare(c CPU) float64 {
+	if c.WallSeconds <= 0 {
+		return 0
+	}
+	return 100 * c.ServerSeconds / c.WallSeconds
+}
+
+// disturbed tells a phase where the server's core was much busier than the
+// server: on an otherwise idle machine the two differ by a few points (the
+// softirq work the server's own writes cause), while another process on
+// that core shows as a wide gap. Process times are in 10 ms ticks, so a
+// short phase is not judged.
+func disturbed(c CPU) bool {
+	return c.WallSeconds >= 1 && c.ServerCoreBusy-serverShare(c) > 15
+}
+
+func perMillion(seconds float64, count int64) float64 {
+	if count == 0 {
+		return 0
+	}
+	return seconds * 1e6 / float64(count)
+}
+
+func perDelivery(r *Result) float64 {
+	if r.Deliveries == 0 {
+		return 0
+	}
+	return r.Deliver.GeneratorSeconds * 1e6 / float64(r.Deliveries)
+}
+
+func serverCPU(c CPU) string {
+	return fmt.Sprintf("%.2f s (%.0f%%)", c.ServerSeconds, c.ServerCoreBusy)
+}
+func genCPU(c CPU) string   { return fmt.Sprintf("%.2f s (%.0f%%)", c.GeneratorSeconds, c.GenCoreBusy) }
+func sec(s float64) string  { return fmt.Sprintf("%.2f s", s) }
+func msec(v float64) string { return fmt.Sprintf("%.2f ms", v) }
+
+// mib formats a reading in KiB as MiB; 0 means it was not read.
+func mib(kib int64) string {
+	if kib == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(kib)/1024)
+}
+
+func rate(v float64) string { return n(int64(v+0.5)) + "/s" }
+
+// n formats an integer with thousands separators.
+func n(v int64) string {
+	if v < 0 {
+		return "-" + n(-v)
+	}
+	s := fmt.Sprint(v)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}

@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# Runs factstream's benchmark end to end and writes BENCHMARKS.md.
+#
+# It builds the server and the load generator (bench/loadgen), then runs
+# every scenario of issue 6 against a freshly started server on a loopback
+# port: the server pinned to CPU 0, the generator to CPU 1. Each scenario
+# is bounded in time; the whole run takes about three minutes.
+#
+#   bench/run.sh                 # everything, then BENCHMARKS.md
+#   bench/run.sh S2 S3           # only these scenarios (BENCHMARKS.md still written)
+#   bench/run.sh --report-only   # BENCHMARKS.md again from the last run's
+#                                # results, say after editing bench/analysis.md
+#
+# Environment: BENCH_OUT (work directory, default bench/.out; the bbolt
+# file lives there, so keep it on a real disk), BENCH_PORT (first port,
+# default 18100), BENCH_PROFILE=0 to skip profiling the server during S3,
+# BENCH_WAIT_QUIET=<seconds> to wait up to that long for the machine to be
+# idle first (anything else running, a test suite say, lowers the figures).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+out=${BENCH_OUT:-$root/bench/.out}
+port=${BENCH_PORT:-18100}
+profile=${BENCH_PROFILE:-1}
+rel_out=${out#"$root"/}
+
+server_cpu=0
+gen_cpu=1
+if [ "$(nproc --all)" -lt 2 ]; then
+	echo "run.sh: fewer than 2 CPUs: the server and the generator will share one" >&2
+	gen_cpu=0
+fi
+
+# prepare builds both programs into a clean work directory.
+prepare() {
+	mkdir -p "$out"
+	rm -f "$out"/*.json "$out"/commands.txt "$out"/profile.md "$out"/notes*.md "$out"/run.env
+	printf '# the whole run, from the repository root\nbench/run.sh%s\n' "${*:+ $*}" >"$out/commands.txt"
+	echo "building the server and the load generator"
+	go build -o "$out/factstream" .
+	go build -o "$out/loadgen" ./bench/loadgen
+	ulimit -n "$(ulimit -Hn)"
+}
+
+server_pid=
+stop_server() {
+	[ -n "$server_pid" ] || return 0
+	kill -TERM "$server_pid" 2>/dev/null || true
+	for _ in $(seq 100); do
+		kill -0 "$server_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$server_pid" 2>/dev/null || true
+	wait "$server_pid" 2>/dev/null || true
+	server_pid=
+}
+trap stop_server EXIT
+
+# record NAME CMD...: remembers a command for BENCHMARKS.md, with the work
+# directory shown relative to the repository.
+record() {
+	local name=$1
+	shift
+	printf '# %s\n%s\n' "$name" "$(printf '%q ' "$@" | sed -e "s#$out#$rel_out#g" -e 's/ $//')" >>"$out/commands.txt"
+}
+
+# start_server NAME STORE: starts a fresh factstream on the next port.
+start_server() {
+	local name=$1 store=$2
+	port=$((port + 1))
+	local cmd=(taskset -c "$server_cpu" "$out/factstream" --addr "127.0.0.1:$port" --store "$store"
+		--log-level warn --max-clients 20000)
+	record "$name: server" "${cmd[@]}"
+	"${cmd[@]}" 2>"$out/server-$name.log" &
+	server_pid=$!
+	sleep 0.2
+	if ! kill -0 "$server_pid" 2>/dev/null; then
+		echo "run.sh: the server did not start:" >&2
+		cat "$out/server-$name.log" >&2
+		exit 1
+	fi
+}
+
+# scenario NAME KIND STORE LOADGEN-FLAGS...: one scenario on a fresh server.
+scenario() {
+	local name=$1 kind=$2 store=$3
+	shift 3
+	if [ ${#only[@]} -gt 0 ] && ! printf '%s\n' "${only[@]}" | grep -qx -e "$name" -e "$kind"; then
+		return 0
+	fi
+	echo "== $name"
+	start_server "$name" "$store"
+	local cmd=(taskset -c "$gen_cpu" "$out/loadgen" run -scenario "$kind" -name "$name" -store "$store"
+		-addr "127.0.0.1:$port" -server-pid "$server_pid" -server-cpu "$server_cpu" -gen-cpu "$gen_cpu"
+		-out "$out/$name.json" "$@")
+	record "$name: load" "${cmd[@]}"
+	prof_pid=
+	if [ "$name" = S3 ] && [ "$profile" = 1 ]; then
+		start_profile
+	fi
+	timeout 180 "${cmd[@]}" || echo "run.sh: $name failed (exit $?)" >&2
+	[ -z "$prof_pid" ] || stop_profile
+	stop_server
+}
+
+# start_profile: profiles the server during S3 with its own pprof endpoint
+# when it has one, else with perf when installed; sets prof_pid.
+start_profile() {
+	rm -f "$out/s3-server.pprof" "$out/s3-server.perf"
+	if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/debug/pprof/")" = 200 ]; then
+		curl -s -o "$out/s3-server.pprof" "http://127.0.0.1:$port/debug/pprof/profile?seconds=8" &
+		prof_pid=$!
+	elif command -v perf >/dev/null; then
+		perf record -q -F 999 -g -p "$server_pid" -o "$out/s3-server.perf" >/dev/null 2>&1 &
+		prof_pid=$!
+	fi
+}
+
+# stop_profile lets a pprof download finish, or stops perf, then
+# summarises the profile for BENCHMARKS.md.
+stop_profile() {
+	if [ -f "$out/s3-server.perf" ]; then
+		kill -INT "$prof_pid" 2>/dev/null || true
+	fi
+	wait "$prof_pid" 2>/dev/null || true
+	prof_pid=
+	summarize_profile >"$out/profile.md" || rm -f "$out/profile.md"
+}
+
+summarize_profile() {
+	if [ -s "$out/s3-server.pprof" ]; then
+		echo "CPU profile from the server's pprof endpoint (\`go tool pprof -top $rel_out/s3-server.pprof\`), top entries:"
+		echo
+		echo '```text'
+		go tool pprof -top -nodecount=30 "$out/factstream" "$out/s3-server.pprof" 2>/dev/null | sed -n '1,40p'
+		echo '```'
+	elif [ -s "$out/s3-server.perf" ]; then
+		echo "The server has no pprof endpoint, so \`perf record -g\` sampled it during the whole S3 run"
+		echo "(connection of the subscribers included). Self time by symbol, kernel included:"
+		echo
+		echo '```text'
+		perf report -i "$out/s3-server.perf" --no-children --stdio --sort symbol -g none --percent-limit 0.8 2>/dev/null |
+			grep -v -e '^#' -e '^$' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//' | head -30
+		echo '```'
+		echo
+		echo "Inclusive time (callees included) of the server's own functions:"
+		echo
+		echo '```text'
+		perf report -i "$out/s3-server.perf" --children --stdio --sort symbol -g none 2>/dev/null |
+			grep -v -e '^#' -e '^$' | grep -e 'factstream/' -e 'net/http\.' -e 'gin' |
+			sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//' | head -25
+		echo '```'
+	else
+		return 1
+	fi
+}
+
+# busy_pct prints how busy all cores were over one second, in percent:
+# anything else running distorts the figures.
+busy_pct() {
+	local a b
+	read -r -a a < <(grep '^cpu ' /proc/stat)
+	sleep 1
+	read -r -a b < <(grep '^cpu ' /proc/stat)
+	local busy=$(((b[1] + b[2] + b[3] + b[6] + b[7]) - (a[1] + a[2] + a[3] + a[6] + a[7])))
+	local idle=$(((b[4] + b[5]) - (a[4] + a[5])))
+	echo $((100 * busy / (busy + idle + 1)))
+}
+
+# wait_quiet measures how busy the machine is and, with BENCH_WAIT_QUIET,
+# waits for it to be idle; it sets busy_before and load_before.
+wait_quiet() {
+	load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+	busy_before=$(busy_pct)
+	local waited=0
+	while [ "$busy_before" -gt 20 ] && [ "$waited" -lt "${BENCH_WAIT_QUIET:-0}" ]; do
+		echo "run.sh: the machine is ${busy_before}% busy: waiting for it to be idle"
+		sleep 4
+		waited=$((waited + 5))
+		busy_before=$(busy_pct)
+	done
+	if [ "$busy_before" -gt 20 ]; then
+		echo "run.sh: the machine is already ${busy_before}% busy: the figures will be lower than they should" >&2
+	fi
+}
+
+run_scenarios() {
+	local bolt_dir="$out/bolt"
+	if [ "$(stat -f -c %T "$out")" = tmpfs ]; then
+		echo "run.sh: $out is on tmpfs: the bbolt figures will not include a real fsync" >&2
+	fi
+	scenario S1-10000 S1 memory: -subs 10000 -idle 10s
+	scenario S1-19000 S1 memory: -subs 19000 -idle 10s
+	scenario S2 S2 memory: -subs 1000 -facts 2000 -rate 200 -pubs 16
+	scenario S2L S2L memory: -subs 1000 -facts 400 -rate 20 -pubs 16
+	# S3 varies from run to run with how publishing and fan-out interleave
+	# on the server's single core: three runs, the report judges the median.
+	scenario S3 S3 memory: -subs 10000 -facts 200 -pubs 4
+	scenario S3-run2 S3 memory: -subs 10000 -facts 200 -pubs 4
+	scenario S3-run3 S3 memory: -subs 10000 -facts 200 -pubs 4
+	scenario S3-goroutine S3 memory: -subs 10000 -facts 200 -pubs 4 -reader goroutine
+	scenario S4-memory S4 memory: -pubs 64 -duration 10s
+	rm -rf "$bolt_dir"
+	scenario S4-bolt S4 "bolt:${bolt_dir#"$root"/}/facts.db" -pubs 64 -duration 10s
+	rm -rf "$bolt_dir"
+}
+
+# write_notes keeps what the report says about this run, so that
+# --report-only can write it again.
+write_notes() {
+	cat >"$out/notes-run.md" <<EOF
+- Before the run the machine was ${busy_before}% busy (load average
+  $load_before); the core busy shares in brackets show whether anything
+  else competed for the two cores during each scenario.
+- The generator reads subscribers with one epoll loop by default; S3 is run
+  a second time with one goroutine per connection (\`-reader goroutine\`) to
+  compare their cost: see the S3 table's *generator CPU µs per delivery*.
+- S3 varies from run to run: how many facts a stream finds queued per
+  write depends on how publishing and fan-out interleave on the server's
+  one core. The targets take the median of the three epoll runs.
+- The bbolt file of S4 lives in \`$rel_out/bolt\` on a $(stat -f -c %T "$out") file system.
+EOF
+	{
+		printf 'run_date=%q\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+		printf 'run_revision=%q\n' "$(server_revision)"
+	} >"$out/run.env"
+}
+
+# server_revision names the last commit of the server's code (bench/ and
+# BENCHMARKS.md left aside) and says when the work tree changes it.
+server_revision() {
+	local paths=(. ':(exclude)bench' ':(exclude)BENCHMARKS.md')
+	local rev
+	rev=$(git log -1 --format='%h (%cd)' --date=short -- "${paths[@]}" 2>/dev/null) || {
+		echo unknown
+		return
+	}
+	git diff --quiet HEAD -- "${paths[@]}" || rev="$rev with uncommitted changes"
+	echo "$rev"
+}
+
+# write_report writes BENCHMARKS.md from the results in $out, with the
+# notes of the run and bench/analysis.md.
+write_report() {
+	# shellcheck source=/dev/null
+	. "$out/run.env"
+	cp "$out/notes-run.md" "$out/notes.md"
+	if [ -f bench/analysis.md ]; then
+		printf '\n' >>"$out/notes.md"
+		cat bench/analysis.md >>"$out/notes.md"
+	fi
+	local results=() name
+	for name in S1-10000 S1-19000 S2 S2L S3 S3-run2 S3-run3 S3-goroutine S4-memory S4-bolt; do
+		results+=("$out/$name.json")
+	done
+	"$out/loadgen" report -out BENCHMARKS.md -date "$run_date" -revision "$run_revision" \
+		-machine "$(nproc --all) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory" \
+		-kernel "$(uname -r)" -go "$(go version | cut -d' ' -f3-)" \
+		-commands "$out/commands.txt" -profile "$out/profile.md" -notes "$out/notes.md" \
+		"${results[@]}"
+	echo "wrote BENCHMARKS.md"
+}
+
+if [ "${1:-}" = --report-only ]; then
+	write_report
+	exit 0
+fi
+only=("$@")
+prof_pid=
+prepare "$@"
+wait_quiet
+run_scenarios
+write_notes
+write_report
