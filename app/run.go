@@ -18,6 +18,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 
 	"factstream/handlers"
 	"factstream/hub"
@@ -41,6 +42,10 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		return 2
 	}
 	cfg.LogOutput = stderr
+	// go-redis reports dial failures through a logger of its own, global to
+	// the process; Main owns the process, so it points that at the
+	// structured log (Run, which tests start many times, leaves it alone).
+	redis.SetLogger(redisLog{newLogger(cfg)})
 	if err := Run(ctx, cfg); err != nil {
 		fmt.Fprintf(stderr, "factstream: %v\n", err)
 		return 1
@@ -179,6 +184,13 @@ func serverProtocols() *http.Protocols {
 	p.SetHTTP1(true)
 	p.SetHTTP2(true)
 	return &p
+}
+
+// redisLog writes go-redis's messages as structured warnings.
+type redisLog struct{ log *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.log.WarnContext(ctx, fmt.Sprintf(format, v...), "component", "redis")
 }
 
 func newLogger(cfg Config) *slog.Logger {

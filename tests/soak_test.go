@@ -220,6 +220,15 @@ func runSoak(t *testing.T, name string, pubBases, subBases []string, readBase fu
 	}
 	wg.Wait()
 
+	// The last blow may have just landed: let the store come back first.
+	eventually(t, 30*time.Second, "the store to be ready after the chaos", func() bool {
+		resp, err := http.Get(readBase() + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 	stored, total := checkSoak(t, readBase(), acked, subs, stopSubs, &subWG)
 	if total == 0 || stats.kills.Load()+stats.cuts.Load() == 0 {
 		t.Fatalf("the soak proved nothing: %d acknowledged, %d kills, %d cuts", total, stats.kills.Load(), stats.cuts.Load())
