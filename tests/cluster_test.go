@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync"
@@ -108,42 +107,12 @@ func TestClusterDeliversEveryFactEverywhereInOrder(t *testing.T) {
 			}
 		})
 	}
+	bases := make([]string, len(nodes))
+	for i, node := range nodes {
+		bases[i] = node.URL
+	}
 	for n := range subscribers {
-		subWG.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(n), 11))
-			var last uint64
-			for {
-				done := !publishing.Load()
-				node := nodes[rng.IntN(len(nodes))]
-				h := http.Header{}
-				resume := rng.IntN(2) == 0
-				if resume {
-					h.Set("Last-Event-ID", strconv.FormatUint(last, 10))
-				}
-				s, err := dialStream(node.URL+"/events", h)
-				if err != nil {
-					t.Errorf("subscriber %d: %v", n, err)
-					return
-				}
-				start, end := connectionRange(t, s, done, head, time.Duration(rng.IntN(40))*time.Millisecond)
-				s.Close()
-				if resume && start != 0 && start != last+1 {
-					t.Errorf("subscriber %d resumed on %s after %d but got %d first", n, node.URL, last, start)
-					return
-				}
-				if !resume && start > 1 {
-					t.Errorf("subscriber %d: fresh snapshot on %s starts at %d, want 1", n, node.URL, start)
-					return
-				}
-				last = max(last, end)
-				if done {
-					if last != head {
-						t.Errorf("subscriber %d ended at %d, want head %d", n, last, head)
-					}
-					return
-				}
-			}
-		})
+		subWG.Go(func() { churnSubscriber(t, n, bases, head, &publishing) })
 	}
 	pubWG.Wait()
 	publishing.Store(false)

@@ -287,4 +287,3 @@ func checkSoak(t *testing.T, base string, acked [][]store.Fact, subs []*soakSubs
 	}
 	return stored, total
 }
-

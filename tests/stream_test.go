@@ -250,47 +250,53 @@ func TestChurningSubscribersSeeContiguousRanges(t *testing.T) {
 	}
 	const head = publishers * perPublisher
 	for n := range subscribers {
-		subWG.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(n), 7))
-			var last uint64 // highest seq this subscriber has seen
-			for {
-				done := !publishing.Load()
-				h := http.Header{}
-				resume := rng.IntN(2) == 0
-				if resume {
-					h.Set("Last-Event-ID", strconv.FormatUint(last, 10))
-				}
-				s, err := dialStream(srv.URL+"/events", h)
-				if err != nil {
-					t.Errorf("subscriber %d: %v", n, err)
-					return
-				}
-				start, end := connectionRange(t, s, done, head, time.Duration(rng.IntN(30))*time.Millisecond)
-				s.Close()
-				if resume && start != 0 && start != last+1 {
-					t.Errorf("subscriber %d resumed after %d but got %d first", n, last, start)
-					return
-				}
-				if !resume && start > 1 {
-					t.Errorf("subscriber %d: fresh snapshot starts at %d, want 1", n, start)
-					return
-				}
-				if end > last {
-					last = end
-				}
-				if done {
-					if last != head {
-						t.Errorf("subscriber %d ended at %d, want head %d", n, last, head)
-					}
-					return
-				}
-			}
-		})
+		subWG.Go(func() { churnSubscriber(t, n, []string{srv.URL}, head, &publishing) })
 	}
 	pubWG.Wait()
 	publishing.Store(false)
 	subWG.Wait()
 	checkGapless(t, allFacts(t, srv.URL))
+}
+
+// churnSubscriber is one churning subscriber: it connects to one of bases at
+// random, fresh or resuming from the highest seq it has seen, reads for a
+// moment, disconnects, and again, checking that every connection starts
+// where it should; once publishing has stopped, its last connection reads
+// to head.
+func churnSubscriber(t *testing.T, n int, bases []string, head uint64, publishing *atomic.Bool) {
+	rng := rand.New(rand.NewPCG(uint64(n), 7))
+	var last uint64 // highest seq this subscriber has seen
+	for {
+		done := !publishing.Load()
+		base := bases[rng.IntN(len(bases))]
+		h := http.Header{}
+		resume := rng.IntN(2) == 0
+		if resume {
+			h.Set("Last-Event-ID", strconv.FormatUint(last, 10))
+		}
+		s, err := dialStream(base+"/events", h)
+		if err != nil {
+			t.Errorf("subscriber %d: %v", n, err)
+			return
+		}
+		start, end := connectionRange(t, s, done, head, time.Duration(rng.IntN(40))*time.Millisecond)
+		s.Close()
+		if resume && start != 0 && start != last+1 {
+			t.Errorf("subscriber %d resumed on %s after %d but got %d first", n, base, last, start)
+			return
+		}
+		if !resume && start > 1 {
+			t.Errorf("subscriber %d: fresh snapshot on %s starts at %d, want 1", n, base, start)
+			return
+		}
+		last = max(last, end)
+		if done {
+			if last != head {
+				t.Errorf("subscriber %d ended at %d, want head %d", n, last, head)
+			}
+			return
+		}
+	}
 }
 
 // connectionRange reads one connection and returns the first and last seq
