@@ -94,7 +94,17 @@ func (h *Hub) Attach(sub *Subscriber, st Stream) error {
 	ev := unix.EpollEvent{Events: unix.EPOLLRDHUP | unix.EPOLLOUT | unix.EPOLLET}
 	setID(&ev, dc.id)
 	var cerr error
-	if err := raw.Control(func(fd uintptr) { cerr = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev) }); err != nil || cerr != nil {
+	err = raw.Control(func(fd uintptr) {
+		if st.WriteTimeout > 0 {
+			// A client that vanished without closing (a pulled cable)
+			// never acknowledges the next keepalive: the kernel then
+			// reports the connection failed after WriteTimeout instead of
+			// after minutes of retransmissions. Best effort.
+			unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(st.WriteTimeout.Milliseconds()))
+		}
+		cerr = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+	})
+	if err != nil || cerr != nil {
 		return errors.Join(ErrUnsupported, err, cerr)
 	}
 	sub.direct = dc

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite drives for real: redis-server (Redis store and
-# scale-out tests), nginx (the proxy config of the compose setup) and
-# Chromium (dashboard tests). Already-present tools are left alone; without
+# scale-out tests), nginx (the proxy config of the compose setup), Chromium
+# (dashboard tests) and nftables (dropping a client's packets on loopback, so
+# that it vanishes without closing). Already-present tools are left alone; without
 # root or apt-get it only reports what is missing, and the tests that need
 # it skip (or fail when CI=true).
 set -euo pipefail
@@ -10,6 +11,7 @@ need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
