@@ -95,9 +95,18 @@ func requestMediaType(header string) (string, error) {
 }
 
 // decodeJSONDrafts decodes one object, or with allowBatch an array of them.
-// encoding/json is lenient where the API is not (invalid UTF-8, lone
-// surrogates, duplicate and case-folded keys), so those are checked here.
 func decodeJSONDrafts(body []byte, allowBatch bool) ([]store.Draft, bool, error) {
+	if d, ok := decodeSimpleDraft(body); ok {
+		return []store.Draft{d}, false, nil
+	}
+	return decodeAnyJSONDrafts(body, allowBatch)
+}
+
+// decodeAnyJSONDrafts is decodeJSONDrafts for any body, with an error that
+// says what is wrong with it. encoding/json is lenient where the API is not
+// (invalid UTF-8, lone surrogates, duplicate and case-folded keys), so
+// those are checked here.
+func decodeAnyJSONDrafts(body []byte, allowBatch bool) ([]store.Draft, bool, error) {
 	if !utf8.Valid(body) {
 		return nil, false, badRequest("invalid-json", "the body is not valid UTF-8")
 	}

@@ -131,3 +131,31 @@ func FuzzIdempotencyKey(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSimpleDraftAgrees checks the one-pass decoder of simple bodies against
+// the general decoder: wherever the fast one succeeds, the general one must
+// accept the body and decode the same fact.
+func FuzzSimpleDraftAgrees(f *testing.F) {
+	for _, seed := range []string{
+		`{"info":"Shark teeth","source":"https://en.wikipedia.org/wiki/Shark"}`,
+		` {"source" : null, "info":"a"} `, `{"info":"\ud83e\udd88 \"q\" \\ \/ \b\f\n\r\t \u00e9"}`,
+		`{"info":"\ud800"}`, `{"info":"\udc00x"}`, `{"info":"a","info":"b"}`, `{"info":"x"} {}`,
+		`{"info":"x",}`, `{"info":1}`, `{"\u0069nfo":"x"}`, "{\"info\":\"\xff\"}", "{\"info\":\"a\tb\"}",
+		`{"source":"s"}`, `{}`, `{"info":"é","source":"nullx"}`, `{"info":"x"`, `{"info":"\u12"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ok := decodeSimpleDraft(body)
+		if !ok {
+			return
+		}
+		drafts, batch, err := decodeAnyJSONDrafts(body, false)
+		if err != nil {
+			t.Fatalf("fast path accepted %q as %+v; the general decoder says %v", body, fast, err)
+		}
+		if batch || len(drafts) != 1 || drafts[0] != fast {
+			t.Fatalf("fast path decoded %q as %+v; the general decoder as %+v", body, fast, drafts)
+		}
+	})
+}
