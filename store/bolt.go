@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -108,23 +109,37 @@ func (b *Bolt) writer() {
 	for {
 		select {
 		case p := <-b.reqs:
-			group := []*pending{p}
-		drain:
-			for len(group) < maxGroup {
-				select {
-				case p := <-b.reqs:
-					group = append(group, p)
-				default:
-					break drain
-				}
-			}
-			b.commit(group)
+			b.commit(b.gather(p))
 		case <-prune.C:
 			b.pruneIdem(time.Now())
 		case <-b.quit:
 			return
 		}
 	}
+}
+
+// gather returns first and every append waiting behind it, up to maxGroup.
+// The sender that woke the writer hands it the processor before the other
+// handlers have sent theirs, so the writer yields until no more arrive;
+// without that, on one core, a commit held about 2 appends in the publish
+// benchmark instead of 35, each paying for its own fsyncs.
+func (b *Bolt) gather(first *pending) []*pending {
+	group := []*pending{first}
+	for grew := true; grew && len(group) < maxGroup; {
+		runtime.Gosched()
+		before := len(group)
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case p := <-b.reqs:
+				group = append(group, p)
+			default:
+				break drain
+			}
+		}
+		grew = len(group) > before
+	}
+	return group
 }
 
 func (b *Bolt) commit(group []*pending) {
