@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -92,7 +93,7 @@ func handleEvents(log *slog.Logger, subs Subscriptions, facts FactReader, o Stre
 		s.buf = appendRetry(s.buf[:0], o.Retry)
 		var reason string
 		if err = s.snapshot(ctx, st.LastSeq, resume, lastID, o.SnapshotMax); err != nil {
-			reason, err = s.failure(err)
+			reason, err = s.failure(sub, err)
 		} else if handedOver = takeOver(c, log, subs, sub, s, o); handedOver {
 			return
 		} else {
@@ -194,7 +195,7 @@ func (s *stream) live(ctx context.Context, sub *hub.Subscriber, o StreamOptions)
 			return endShutdown, nil
 		case <-heartbeat.C:
 			if err := s.flush(append(s.buf[:0], keepalive...)); err != nil {
-				return endWrite, err
+				return s.failure(sub, err)
 			}
 		case <-sub.Ready():
 			events = sub.Take(events[:0])
@@ -202,18 +203,24 @@ func (s *stream) live(ctx context.Context, sub *hub.Subscriber, o StreamOptions)
 			sub.Delivered(n)
 			clear(events) // drop references to frames already written
 			if err != nil {
-				return s.failure(err)
+				return s.failure(sub, err)
 			}
 		}
 	}
 }
 
-func (s *stream) failure(err error) (string, error) {
-	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrClosed) {
+// failure says why a live stream ended with err. A write that timed out is
+// a client that took no data for the write timeout: a slow disconnect, as
+// on a taken-over stream.
+func (s *stream) failure(sub *hub.Subscriber, err error) (string, error) {
+	switch {
+	case errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrClosed):
 		return endStore, err
-	}
-	if errors.Is(err, context.Canceled) {
+	case errors.Is(err, context.Canceled):
 		return endClient, nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		sub.Stalled()
+		return endSlow, err
 	}
 	return endWrite, err
 }

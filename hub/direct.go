@@ -37,7 +37,8 @@ var (
 	ErrGap = errors.New("events out of sequence")
 	// ErrUnsupported means the connection cannot be taken over here.
 	ErrUnsupported = errors.New("stream takeover not supported")
-	// ErrStalled means the client read nothing for WriteTimeout.
+	// ErrStalled means the client took no data for WriteTimeout: it
+	// stopped reading, or vanished without closing.
 	ErrStalled = errors.New("client stalled")
 )
 

@@ -249,7 +249,7 @@ func (w *writer) run() {
 		}
 		for _, id := range gone {
 			if dc := w.conns[id]; dc != nil {
-				w.end(dc, ErrClientGone)
+				w.end(dc, failure(dc))
 			}
 		}
 		for _, id := range writable {
@@ -437,13 +437,32 @@ func (w *writer) end(dc *directConn, why error) {
 		w.writev(dc, [][]byte{[]byte(lastChunk)})
 	}
 	dc.st.Conn.Close()
-	dc.sub.Close()
+	if errors.Is(why, ErrStalled) {
+		dc.sub.Stalled()
+	} else {
+		dc.sub.Close()
+	}
 	w.h.mu.Lock()
 	dc.sub.direct = nil
 	w.h.mu.Unlock()
 	if dc.st.OnEnd != nil {
 		dc.st.OnEnd(dc.sent, why)
 	}
+}
+
+// failure tells why the poller found a connection failed. ETIMEDOUT is
+// TCP_USER_TIMEOUT: the client acknowledged nothing, or kept its receive
+// window shut, for WriteTimeout. That is a stalled client, whichever of the
+// kernel and the writer's own tick notices first.
+func failure(dc *directConn) error {
+	var soErr int
+	dc.raw.Control(func(fd uintptr) {
+		soErr, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
+	})
+	if syscall.Errno(soErr) == unix.ETIMEDOUT {
+		return ErrStalled
+	}
+	return ErrClientGone
 }
 
 // endAll ends every stream at shutdown.

@@ -139,11 +139,14 @@ func (h *Hub) Stats() Stats {
 	}
 }
 
-func (h *Hub) remove(s *Subscriber) {
+// remove unregisters s and reports whether it was still registered.
+func (h *Hub) remove(s *Subscriber) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.subs[s]; ok {
-		delete(h.subs, s)
-		h.count.Store(int64(len(h.subs)))
+	if _, ok := h.subs[s]; !ok {
+		return false
 	}
+	delete(h.subs, s)
+	h.count.Store(int64(len(h.subs)))
+	return true
 }

@@ -121,3 +121,20 @@ func TestMaxSubscribersAndFreedSlots(t *testing.T) {
 	}
 	mustSubscribe(t, h)
 }
+
+func TestStalledCountsOnceAsSlowDisconnect(t *testing.T) {
+	h := New(Options{Buffer: 5})
+	stalled, _ := h.Subscribe()
+	closed, _ := h.Subscribe()
+	closed.Close()
+	closed.Stalled() // already gone: not a slow disconnect
+	stalled.Stalled()
+	stalled.Stalled()
+	stalled.Close()
+	if err := stalled.Err(); !errors.Is(err, ErrStalled) {
+		t.Fatalf("Err() = %v, want ErrStalled", err)
+	}
+	if st := h.Stats(); st.SlowDisconnects != 1 || st.Subscribers != 0 {
+		t.Fatalf("stats %+v, want one slow disconnect and no subscribers", st)
+	}
+}

@@ -54,6 +54,16 @@ func (s *Subscriber) Close() {
 	s.end(nil)
 }
 
+// Stalled ends the subscription of a client that took no data for the
+// write timeout. It counts, like a queue overflow, as a slow disconnect;
+// it does nothing if the subscription has already ended.
+func (s *Subscriber) Stalled() {
+	if s.hub.remove(s) {
+		s.hub.slow.Add(1)
+	}
+	s.end(ErrStalled)
+}
+
 // push queues events and reports whether the queue was empty before (its
 // reader needs waking); an error means the subscriber is no longer active
 // (ErrSlow when this push overflowed its queue). The hub holds its lock, so

@@ -64,7 +64,7 @@ func NewMetrics(reg prometheus.Registerer, streams HubStats, facts FactStats) (*
 		}, func() float64 { return float64(streams.Stats().Delivered) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "factstream_slow_disconnects_total",
-			Help: "Streams dropped because their client could not keep up with the events.",
+			Help: "Streams dropped because their client could not keep up: its queue overflowed, or it took no data for the write timeout.",
 		}, func() float64 { return float64(streams.Stats().SlowDisconnects) }),
 		factsCollector{facts: facts, desc: prometheus.NewDesc("factstream_facts_total",
 			"Facts in the store (shared by every instance on the same store).", nil, nil)},
