@@ -88,7 +88,8 @@ func handlePublish(log *slog.Logger, facts FactWriter, inFlight *keysInFlight, m
 			return
 		}
 		c.Header("Location", "/facts/"+res.Facts[0].ID)
-		writeJSON(c, http.StatusCreated, res.Facts[0].AppendJSON(nil))
+		// Sized for a typical fact, so the encoder does not grow it.
+		writeJSON(c, http.StatusCreated, res.Facts[0].AppendJSON(make([]byte, 0, 512)))
 	}
 }
 
