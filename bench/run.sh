@@ -167,6 +167,24 @@ busy_pct() {
 	echo $((100 * busy / (busy + idle + 1)))
 }
 
+# cpu_line prints the fields of /proc/stat's line for all CPUs.
+cpu_line() {
+	grep '^cpu ' /proc/stat
+}
+
+# steal_pct A B: the share of the cores' time, between two cpu_line
+# readings, that the hypervisor gave to other guests (steal time).
+steal_pct() {
+	local -a a b
+	read -r -a a <<<"$1"
+	read -r -a b <<<"$2"
+	local total=0 i
+	for i in 1 2 3 4 5 6 7 8; do
+		total=$((total + b[i] - a[i]))
+	done
+	echo $((100 * (b[8] - a[8]) / (total + 1)))
+}
+
 # wait_quiet measures how busy the machine is and, with BENCH_WAIT_QUIET,
 # waits for it to be idle; it sets busy_before and load_before.
 wait_quiet() {
@@ -211,7 +229,10 @@ write_notes() {
 	cat >"$out/notes-run.md" <<EOF
 - Before the run the machine was ${busy_before}% busy (load average
   $load_before); the core busy shares in brackets show whether anything
-  else competed for the two cores during each scenario.
+  else competed for the two cores during each scenario. During the run
+  the hypervisor took ${steal_during}% of the cores' time for other guests
+  (steal time in /proc/stat); when that is high, the figures are lower
+  and vary more than the machine alone would make them.
 - The generator reads subscribers with one epoll loop by default; S3 is run
   a second time with one goroutine per connection (\`-reader goroutine\`) to
   compare their cost: see the S3 table's *generator CPU µs per delivery*.
@@ -269,6 +290,8 @@ only=("$@")
 prof_pid=
 prepare "$@"
 wait_quiet
+cpu_before=$(cpu_line)
 run_scenarios
+steal_during=$(steal_pct "$cpu_before" "$(cpu_line)")
 write_notes
 write_report
