@@ -24,8 +24,12 @@ const maxIovecs = 1000
 // directConn is a taken-over stream. Only the writer goroutine uses it,
 // except id, which the poller reports.
 type directConn struct {
-	sub       *Subscriber
-	raw       syscall.RawConn
+	sub *Subscriber
+	raw syscall.RawConn
+	// fd is the socket's descriptor, written to directly: only the writer
+	// closes the connection, in end, which then sets fd to -1 so that a
+	// stray write fails instead of reaching a reused descriptor.
+	fd        int
 	st        Stream
 	id        uint64
 	last      uint64
@@ -103,6 +107,7 @@ func (h *Hub) Attach(sub *Subscriber, st Stream) error {
 			unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(st.WriteTimeout.Milliseconds()))
 		}
 		cerr = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+		dc.fd = int(fd)
 	})
 	if err != nil || cerr != nil {
 		return errors.Join(ErrUnsupported, err, cerr)
@@ -390,15 +395,9 @@ func (w *writer) writePending(dc *directConn) error {
 // writev writes without blocking: a full socket buffer is not an error, it
 // leaves bytes for the next EPOLLOUT.
 func (w *writer) writev(dc *directConn, iov [][]byte) (int, error) {
-	var n int
-	var werr error
-	err := dc.raw.Write(func(fd uintptr) bool {
-		n, werr = unix.Writev(int(fd), iov)
-		return true // never wait: the poller says when to try again
-	})
-	if err != nil {
-		return 0, err
-	}
+	// Not through raw.Write: its locking and poller bookkeeping cost as
+	// much as the writev itself does in user space.
+	n, werr := unix.Writev(dc.fd, iov)
 	if errors.Is(werr, unix.EAGAIN) {
 		return 0, nil
 	}
@@ -437,6 +436,7 @@ func (w *writer) end(dc *directConn, why error) {
 		w.writev(dc, [][]byte{[]byte(lastChunk)})
 	}
 	dc.st.Conn.Close()
+	dc.fd = -1
 	if errors.Is(why, ErrStalled) {
 		dc.sub.Stalled()
 	} else {
