@@ -106,6 +106,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
+	if c, ok := st.(middleware.CommitStats); ok {
+		if err := middleware.RegisterCommitMetrics(reg, c); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
 
 	routes := handlers.Routes(handlers.Deps{
 		Logger: log,

@@ -77,6 +77,33 @@ func NewMetrics(reg prometheus.Registerer, streams HubStats, facts FactStats) (*
 	return m, nil
 }
 
+// CommitStats is a store that groups appends into commits (bbolt).
+type CommitStats interface {
+	// Commits returns the transactions committed and the appends they
+	// held, since the store was opened.
+	Commits() (commits, appends uint64)
+}
+
+// RegisterCommitMetrics adds the group-commit counters: appends per
+// commit, their ratio, shows how well concurrent publishes share fsyncs.
+func RegisterCommitMetrics(reg prometheus.Registerer, s CommitStats) error {
+	for _, c := range []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "factstream_store_commits_total",
+			Help: "Write transactions the store committed (each fsynced).",
+		}, func() float64 { n, _ := s.Commits(); return float64(n) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "factstream_store_committed_appends_total",
+			Help: "Publish requests those transactions held; divided by factstream_store_commits_total, the appends that shared each fsync.",
+		}, func() float64 { _, n := s.Commits(); return float64(n) }),
+	} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // CountRejections counts every response that carries a problem code (set
 // under "problem" in the context by whoever wrote the problem).
 func (m *Metrics) CountRejections() gin.HandlerFunc {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -30,6 +31,9 @@ const maxGroup = 512
 type Bolt struct {
 	db       *bolt.DB
 	onAppend func([]Fact)
+
+	// Group-commit counters, for metrics.
+	commits, appends atomic.Uint64
 
 	reqs      chan *pending
 	quit      chan struct{} // closed by Close: no more appends
@@ -163,9 +167,20 @@ func (b *Bolt) commit(group []*pending) {
 	} else if len(fresh) > 0 && b.onAppend != nil {
 		b.onAppend(fresh)
 	}
+	if err == nil {
+		b.commits.Add(1)
+		b.appends.Add(uint64(len(group)))
+	}
 	for _, p := range group {
 		close(p.ok)
 	}
+}
+
+// Commits returns the transactions committed since the file was opened and
+// the appends they held: their ratio is how many publishes shared each
+// fsync.
+func (b *Bolt) Commits() (commits, appends uint64) {
+	return b.commits.Load(), b.appends.Load()
 }
 
 // apply adds one request to tx. An error it returns concerns that request

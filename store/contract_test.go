@@ -324,3 +324,23 @@ func TestOpenRejectsUnknownSpec(t *testing.T) {
 		}
 	}
 }
+
+// TestBoltGroupsConcurrentAppends checks the group-commit counters: every
+// append is counted once, in fewer transactions when they arrive together.
+func TestBoltGroupsConcurrentAppends(t *testing.T) {
+	b := mustOpenBolt(t, t.TempDir()+"/facts.db", Options{})
+	const n = 64
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if _, err := b.Append(context.Background(), AppendRequest{Drafts: []Draft{{Info: fmt.Sprint("fact ", i)}}}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	commits, appends := b.Commits()
+	if appends != n || commits < 1 || commits >= n {
+		t.Fatalf("%d appends in %d commits, want %d appends in fewer commits", appends, commits, n)
+	}
+}

@@ -128,3 +128,26 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	waitMetric(t, srv.URL, 0, "factstream_streams")
 	waitMetric(t, srv.URL, float64(posted), "factstream_facts_total")
 }
+
+// TestBoltCommitMetrics checks the group-commit counters of a bbolt store,
+// which the memory store does not have.
+func TestBoltCommitMetrics(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Store = "bolt:" + t.TempDir() + "/facts.db"
+	srv := startServer(t, cfg)
+	for i := range 3 {
+		postFact(t, srv.URL, fmt.Sprint("committed ", i))
+	}
+	m := scrape(t, srv.URL)
+	if got := metricValue(m, "factstream_store_committed_appends_total"); got != 3 {
+		t.Errorf("committed appends = %v, want 3", got)
+	}
+	if got := metricValue(m, "factstream_store_commits_total"); got < 1 || got > 3 {
+		t.Errorf("commits = %v, want 1 to 3", got)
+	}
+
+	mem := startServer(t, testConfig(t))
+	if _, ok := scrape(t, mem.URL)["factstream_store_commits_total"]; ok {
+		t.Error("the memory store reports commits")
+	}
+}
