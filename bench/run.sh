@@ -233,6 +233,11 @@ write_notes() {
   the hypervisor took ${steal_during}% of the cores' time for other guests
   (steal time in /proc/stat); when that is high, the figures are lower
   and vary more than the machine alone would make them.
+- How fast the machine was (\`loadgen calibrate\`: a CPU-bound loop on the
+  server's core, and 64-byte round trips over loopback TCP between the two
+  cores with blocking system calls on pinned threads, which is the cost of
+  a write that wakes a reader on the other core): before the run,
+  ${calibration_before}; after it, ${calibration_after}.
 - The generator reads subscribers with one epoll loop by default; S3 is run
   a second time with one goroutine per connection (\`-reader goroutine\`) to
   compare their cost: see the S3 table's *generator CPU µs per delivery*.
@@ -290,8 +295,10 @@ only=("$@")
 prof_pid=
 prepare "$@"
 wait_quiet
+calibration_before=$("$out/loadgen" calibrate -cpu-a "$server_cpu" -cpu-b "$gen_cpu")
 cpu_before=$(cpu_line)
 run_scenarios
 steal_during=$(steal_pct "$cpu_before" "$(cpu_line)")
+calibration_after=$("$out/loadgen" calibrate -cpu-a "$server_cpu" -cpu-b "$gen_cpu")
 write_notes
 write_report

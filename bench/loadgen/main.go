@@ -5,7 +5,8 @@
 // connections (parsed incrementally: status, headers, chunked framing,
 // event stream), publishers over raw keep-alive connections, and checks
 // that every subscriber received every acknowledged fact exactly once.
-// "loadgen report" turns the results of bench/run.sh into BENCHMARKS.md.
+// "loadgen report" turns the results of bench/run.sh into BENCHMARKS.md;
+// "loadgen calibrate" measures how fast the machine is at the moment.
 //
 // It is Linux only: it reads /proc and drives epoll directly.
 package main
@@ -34,15 +35,17 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: loadgen run|report [flags] (-h for the flags)")
+		return errors.New("usage: loadgen run|report|calibrate [flags] (-h for the flags)")
 	}
 	switch args[0] {
 	case "run":
 		return runCommand(ctx, args[1:], stdout)
 	case "report":
 		return reportCommand(args[1:])
+	case "calibrate":
+		return calibrateCommand(args[1:], stdout)
 	default:
-		return fmt.Errorf("unknown command %q: want run or report", args[0])
+		return fmt.Errorf("unknown command %q: want run, report or calibrate", args[0])
 	}
 }
 

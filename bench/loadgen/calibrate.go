@@ -1,0 +1,178 @@
+//go:build linux
+
+package main
+
+import (
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// calibrateCommand measures how fast the machine is at the moment, so that
+// runs on the same machine at different times, or on different machines,
+// can be told apart: a CPU-bound loop on one core, and a loopback TCP ping
+// pong between the two cores (system calls, the TCP path and cross-core
+// wake-ups: what fan-out and publishing spend most of their time on).
+func calibrateCommand(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("loadgen calibrate", flag.ContinueOnError)
+	cpuA := fs.Int("cpu-a", 0, "core of the CPU loop and of one ping-pong end")
+	cpuB := fs.Int("cpu-b", 1, "core of the other ping-pong end")
+	rounds := fs.Int("rounds", 20000, "ping-pong round trips")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	mbps, err := hashSpeed(*cpuA)
+	if err != nil {
+		return err
+	}
+	rtt, err := pingPong(*cpuA, *cpuB, *rounds)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "sha256 %.0f MB/s on CPU %d; loopback TCP round trip %.1f µs between CPU %d and CPU %d\n",
+		mbps, *cpuA, float64(rtt.Nanoseconds())/1000, *cpuA, *cpuB)
+	return nil
+}
+
+// pin binds the calling goroutine's thread to one core; the caller must
+// have locked it to its thread.
+func pin(cpu int) error {
+	var set unix.CPUSet
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return fmt.Errorf("pin to CPU %d: %w", cpu, err)
+	}
+	return nil
+}
+
+// hashSpeed hashes 256 MiB on one core and returns MB per second.
+func hashSpeed(cpu int) (float64, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := pin(cpu); err != nil {
+		return 0, err
+	}
+	block := make([]byte, 1<<20)
+	h := sha256.New()
+	start := time.Now()
+	for range 256 {
+		h.Write(block)
+	}
+	h.Sum(nil)
+	return 256 * (1 << 20) / 1e6 / time.Since(start).Seconds(), nil
+}
+
+// pingPong sends 64 bytes back and forth over a loopback TCP connection
+// whose ends run on two cores, and returns the mean round trip.
+func pingPong(cpuA, cpuB, rounds int) (time.Duration, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	echoed := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		echoed <- echo(ln, cpuA, rounds)
+	}()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := pin(cpuB); err != nil {
+		return 0, err
+	}
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return 0, err
+	}
+	fd, err := blockingFD(conn)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	msg := make([]byte, 64)
+	start := time.Now()
+	for range rounds {
+		if err := exchange(fd, msg, true); err != nil {
+			return 0, err
+		}
+	}
+	elapsed := time.Since(start)
+	if err := <-echoed; err != nil {
+		return 0, err
+	}
+	return elapsed / time.Duration(rounds), nil
+}
+
+func echo(ln net.Listener, cpu, rounds int) error {
+	if err := pin(cpu); err != nil {
+		return err
+	}
+	conn, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	fd, err := blockingFD(conn)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	msg := make([]byte, 64)
+	for i := range rounds {
+		if err := exchange(fd, msg, false); err != nil {
+			return fmt.Errorf("echo round %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// blockingFD returns a blocking duplicate of conn's socket and closes conn,
+// so that the round trips are plain read and write system calls on pinned
+// threads, without Go's poller in between.
+func blockingFD(conn net.Conn) (int, error) {
+	defer conn.Close()
+	f, err := conn.(*net.TCPConn).File() // a duplicate, in blocking mode
+	if err != nil {
+		return -1, err
+	}
+	defer f.Close()
+	return unix.Dup(int(f.Fd()))
+}
+
+// exchange writes msg then reads it back whole (writeFirst), or the other
+// way round.
+func exchange(fd int, msg []byte, writeFirst bool) error {
+	if !writeFirst {
+		if err := readFull(fd, msg); err != nil {
+			return err
+		}
+	}
+	if n, err := unix.Write(fd, msg); err != nil || n != len(msg) {
+		return errors.Join(errors.New("short write"), err)
+	}
+	if writeFirst {
+		return readFull(fd, msg)
+	}
+	return nil
+}
+
+func readFull(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Read(fd, b)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.ErrUnexpectedEOF
+		}
+		b = b[n:]
+	}
+	return nil
+}
