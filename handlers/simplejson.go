@@ -137,24 +137,38 @@ func (s *jsonScanner) str() (string, bool) {
 		return "", false
 	}
 	start := s.i
-	// Most strings have no escape: one copy of the bytes as they are.
+	// Nil until the first escape: most strings have none and are copied
+	// once, as they are.
+	var out []byte
 	for s.i < len(s.b) {
 		c := s.b[s.i]
 		switch {
 		case c == '"':
-			v := string(s.b[start:s.i])
 			s.i++
-			return v, true
+			if out == nil {
+				return string(s.b[start : s.i-1]), true
+			}
+			return string(out), true
 		case c == '\\':
-			return s.escapedStr(start)
+			if out == nil {
+				out = append(make([]byte, 0, len(s.b)-start), s.b[start:s.i]...)
+			}
+			var ok bool
+			if out, ok = s.appendEscape(out); !ok {
+				return "", false
+			}
 		case c < 0x20:
 			return "", false
-		case c < utf8.RuneSelf:
-			s.i++
 		default:
-			r, size := utf8.DecodeRune(s.b[s.i:])
-			if r == utf8.RuneError && size == 1 {
-				return "", false
+			size := 1
+			if c >= utf8.RuneSelf {
+				var r rune
+				if r, size = utf8.DecodeRune(s.b[s.i:]); r == utf8.RuneError && size == 1 {
+					return "", false
+				}
+			}
+			if out != nil {
+				out = append(out, s.b[s.i:s.i+size]...)
 			}
 			s.i += size
 		}
@@ -162,59 +176,32 @@ func (s *jsonScanner) str() (string, bool) {
 	return "", false
 }
 
-// escapedStr continues str from the first backslash, with the string's
-// plain beginning at start.
-func (s *jsonScanner) escapedStr(start int) (string, bool) {
-	out := append(make([]byte, 0, len(s.b)-start), s.b[start:s.i]...)
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			s.i++
-			return string(out), true
-		case c == '\\':
-			if s.i+1 >= len(s.b) {
-				return "", false
-			}
-			e := s.b[s.i+1]
-			s.i += 2
-			switch e {
-			case '"', '\\', '/':
-				out = append(out, e)
-			case 'b':
-				out = append(out, '\b')
-			case 'f':
-				out = append(out, '\f')
-			case 'n':
-				out = append(out, '\n')
-			case 'r':
-				out = append(out, '\r')
-			case 't':
-				out = append(out, '\t')
-			case 'u':
-				r, ok := s.escapedRune()
-				if !ok {
-					return "", false
-				}
-				out = utf8.AppendRune(out, r)
-			default:
-				return "", false
-			}
-		case c < 0x20:
-			return "", false
-		case c < utf8.RuneSelf:
-			out = append(out, c)
-			s.i++
-		default:
-			r, size := utf8.DecodeRune(s.b[s.i:])
-			if r == utf8.RuneError && size == 1 {
-				return "", false
-			}
-			out = append(out, s.b[s.i:s.i+size]...)
-			s.i += size
-		}
+// appendEscape decodes the escape at the backslash under the cursor onto
+// out.
+func (s *jsonScanner) appendEscape(out []byte) ([]byte, bool) {
+	if s.i+1 >= len(s.b) {
+		return out, false
 	}
-	return "", false
+	e := s.b[s.i+1]
+	s.i += 2
+	switch e {
+	case '"', '\\', '/':
+		return append(out, e), true
+	case 'b':
+		return append(out, '\b'), true
+	case 'f':
+		return append(out, '\f'), true
+	case 'n':
+		return append(out, '\n'), true
+	case 'r':
+		return append(out, '\r'), true
+	case 't':
+		return append(out, '\t'), true
+	case 'u':
+		r, ok := s.escapedRune()
+		return utf8.AppendRune(out, r), ok
+	}
+	return out, false
 }
 
 // escapedRune reads the four hex digits after \u, and a second \u escape
