@@ -84,8 +84,8 @@ type CommitStats interface {
 	Commits() (commits, appends uint64)
 }
 
-// RegisterCommitMetrics adds the group-commit counters: appends per
-// commit, their ratio, shows how well concurrent publishes share fsyncs.
+// RegisterCommitMetrics adds the group-commit counters to reg. Appends
+// divided by commits is how many concurrent publishes shared each fsync.
 func RegisterCommitMetrics(reg prometheus.Registerer, s CommitStats) error {
 	for _, c := range []prometheus.Collector{
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
