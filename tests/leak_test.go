@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -31,7 +32,14 @@ func TestStreamChurnLeaksNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long: 10,000 connections")
 	}
-	requireNft(t)
+	modes := 4
+	if why := nftMissing(); why != "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s (CI=true: this test must run)", why)
+		}
+		t.Logf("%s: clients that vanish are left out", why)
+		modes = 3
+	}
 	addr := freePort(t)
 	// A short heartbeat and write timeout let the server find vanished
 	// clients within seconds: a keepalive nobody acknowledges.
@@ -42,13 +50,13 @@ func TestStreamChurnLeaksNothing(t *testing.T) {
 	live.Next(2 * time.Second) // retry
 	live.Next(2 * time.Second) // snapshot
 
-	vanished := churn(t, addr, 400) // warm up pools before measuring
+	vanished := churn(t, addr, 400, modes) // warm up pools before measuring
 	release(t, srv.URL, vanished)
 	base := settle(t, srv.URL, serverUsage{})
 
-	vanished = churn(t, addr, 10000)
-	if len(vanished) != 2500 {
-		t.Fatalf("%d clients vanished, want 2500", len(vanished))
+	vanished = churn(t, addr, 10000, modes)
+	if want := 10000 / 4 * (modes - 3); len(vanished) != want {
+		t.Fatalf("%d clients vanished, want %d", len(vanished), want)
 	}
 	// Every other client has gone; the vanished ones still look alive.
 	eventually(t, 15*time.Second, "the streams of clients that left to end", func() bool {
@@ -75,10 +83,10 @@ func TestStreamChurnLeaksNothing(t *testing.T) {
 	}
 }
 
-// churn makes n connections, 32 at a time, cycling through the ways a
-// client can leave; it returns the connections of clients that vanish,
-// still open.
-func churn(t *testing.T, addr string, n int) []net.Conn {
+// churn makes n connections, 32 at a time, cycling through the first modes
+// ways a client can leave (see oneConnection); it returns the connections
+// of clients that vanish, still open.
+func churn(t *testing.T, addr string, n, modes int) []net.Conn {
 	t.Helper()
 	var (
 		wg       sync.WaitGroup
@@ -90,7 +98,7 @@ func churn(t *testing.T, addr string, n int) []net.Conn {
 	for range 32 {
 		wg.Go(func() {
 			for i := range work {
-				conn, err := oneConnection(addr, i%4)
+				conn, err := oneConnection(addr, i%modes)
 				if err != nil {
 					errs <- err
 				}
@@ -114,8 +122,9 @@ func churn(t *testing.T, addr string, n int) []net.Conn {
 	return vanished
 }
 
-// oneConnection runs one client that leaves in the given way; a client that
-// vanishes returns its connection, which it never closes.
+// oneConnection runs one client that leaves in the given way: 0 closes
+// cleanly, 1 resets, 2 gives up halfway through its request head, 3
+// vanishes and returns its connection, which it never closes.
 func oneConnection(addr string, mode int) (net.Conn, error) {
 	dialer := net.Dialer{Timeout: 10 * time.Second}
 	if mode == 3 {
@@ -167,6 +176,9 @@ func readSnapshot(conn net.Conn) error {
 // then closes their sockets here.
 func release(t *testing.T, base string, vanished []net.Conn) {
 	t.Helper()
+	if len(vanished) == 0 {
+		return
+	}
 	undo := nftDrop(t, "ip daddr "+vanishAddr+" drop")
 	eventually(t, 30*time.Second, "the vanished clients' streams to end", func() bool { return clients(t, base) == 1 })
 	undo()

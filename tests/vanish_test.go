@@ -22,12 +22,12 @@ func nftBinary() string {
 	return ""
 }
 
-// requireNft skips (fails in CI) unless packets can be dropped with nft.
-func requireNft(t *testing.T) {
-	t.Helper()
+// nftMissing says why packets cannot be dropped with nft here, or "".
+func nftMissing() string {
 	if nftBinary() == "" || os.Geteuid() != 0 {
-		skipUnlessCI(t, "dropping packets needs root and nft (nftables)")
+		return "dropping packets needs root and nft (nftables)"
 	}
+	return ""
 }
 
 // nftDrop adds an output rule, such as "ip daddr 127.0.0.9 drop", that
@@ -35,7 +35,9 @@ func requireNft(t *testing.T) {
 // without closing. The returned func removes it, as does the cleanup.
 func nftDrop(t *testing.T, rule string) (undo func()) {
 	t.Helper()
-	requireNft(t)
+	if why := nftMissing(); why != "" {
+		skipUnlessCI(t, why)
+	}
 	nft := nftBinary()
 	table := fmt.Sprintf("factstream_test_%d", os.Getpid())
 	script := fmt.Sprintf(`table inet %s {
