@@ -30,9 +30,20 @@ const (
 type factRequest struct {
 	drafts []store.Draft
 	batch  bool
-	// hash identifies the request for idempotency: the same key with
-	// another hash is a different request.
-	hash [32]byte
+	media  string
+	body   []byte
+}
+
+// hash identifies the request for idempotency: the same key with another
+// hash is a different request.
+func (r factRequest) hash() [32]byte {
+	h := sha256.New()
+	h.Write([]byte(r.media))
+	h.Write([]byte{0})
+	h.Write(r.body)
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 // readFactRequest reads, decodes and validates a publish request body.
@@ -45,7 +56,7 @@ func readFactRequest(c *gin.Context, maxBody int64, allowBatch bool) (factReques
 	if c.Request.ContentLength > maxBody {
 		return factRequest{}, &http.MaxBytesError{Limit: maxBody}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
+	body, err := readBody(c, maxBody)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -53,7 +64,7 @@ func readFactRequest(c *gin.Context, maxBody int64, allowBatch bool) (factReques
 		}
 		return factRequest{}, badRequest("unreadable-body", "could not read the request body")
 	}
-	var req factRequest
+	req := factRequest{media: media, body: body}
 	if media == mediaJSON {
 		req.drafts, req.batch, err = decodeJSONDrafts(body, allowBatch)
 	} else {
@@ -65,18 +76,30 @@ func readFactRequest(c *gin.Context, maxBody int64, allowBatch bool) (factReques
 	if err := validateDrafts(req.drafts, req.batch); err != nil {
 		return factRequest{}, err
 	}
-	h := sha256.New()
-	h.Write([]byte(media))
-	h.Write([]byte{0})
-	h.Write(body)
-	h.Sum(req.hash[:0])
 	return req, nil
+}
+
+// readBody reads a body of at most maxBody bytes (checked by the caller
+// when the length is declared): in one read of the declared length when
+// there is one, since net/http then ends the body there.
+func readBody(c *gin.Context, maxBody int64) ([]byte, error) {
+	if n := c.Request.ContentLength; n >= 0 {
+		body := make([]byte, n)
+		if _, err := io.ReadFull(c.Request.Body, body); err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	return io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
 }
 
 func requestMediaType(header string) (string, error) {
 	unsupported := func(detail string) error {
 		return &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported-media-type", detail: detail,
 			fields: []store.FieldError{{Field: "Content-Type", Detail: detail}}}
+	}
+	if header == mediaJSON { // what nearly every client sends
+		return mediaJSON, nil
 	}
 	if strings.TrimSpace(header) == "" {
 		return "", unsupported("Content-Type is required: application/json or application/x-www-form-urlencoded")

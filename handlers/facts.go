@@ -71,7 +71,7 @@ func handlePublish(log *slog.Logger, facts FactWriter, inFlight *keysInFlight, m
 				return
 			}
 			defer inFlight.release(key)
-			req.Idem = &store.Idempotency{Key: key, Hash: fr.hash}
+			req.Idem = &store.Idempotency{Key: key, Hash: fr.hash()}
 		}
 		// A commit must not be abandoned halfway because the client left:
 		// the store decides, and the outcome is logged either way.

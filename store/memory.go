@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -12,8 +14,11 @@ import (
 type Memory struct {
 	onAppend func([]Fact)
 
-	mu       sync.RWMutex
-	facts    []Fact // facts[i].Seq == i+1
+	mu    sync.RWMutex
+	facts factLog
+	// byID is nil while ids increase with seq, which UUIDv7 ids made in
+	// one process do: Get then searches facts. Built in full the first
+	// time an id breaks that order, and kept from then on.
 	byID     map[string]uint64
 	idem     map[string]idemRecord
 	idemFIFO []string // keys in insertion order, for expiry
@@ -24,7 +29,6 @@ type Memory struct {
 func NewMemory(opts Options) *Memory {
 	return &Memory{
 		onAppend: opts.OnAppend,
-		byID:     make(map[string]uint64),
 		idem:     make(map[string]idemRecord),
 	}
 }
@@ -48,17 +52,17 @@ func (m *Memory) Append(ctx context.Context, req AppendRequest) (AppendResult, e
 			return AppendResult{}, err
 		}
 		if replay {
-			facts := append([]Fact(nil), m.facts[rec.First-1:rec.Last]...)
+			facts := m.facts.copyRange(rec.First-1, rec.Last)
 			return AppendResult{Facts: facts, Batch: rec.Batch, Replayed: true}, nil
 		}
 	}
-	facts, err := newFacts(req, uint64(len(m.facts)), now)
+	facts, err := newFacts(req, m.facts.len(), now)
 	if err != nil {
 		return AppendResult{}, err
 	}
-	m.facts = append(m.facts, facts...)
 	for _, f := range facts {
-		m.byID[f.ID] = f.Seq
+		m.index(f)
+		m.facts.add(f)
 	}
 	if req.Idem != nil {
 		m.idem[req.Idem.Key] = recordOf(req, facts, now)
@@ -89,7 +93,7 @@ func (m *Memory) expireIdem(now time.Time) {
 func (m *Memory) Range(ctx context.Context, after, upTo uint64, limit int) ([]Fact, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	end := uint64(len(m.facts))
+	end := m.facts.len()
 	if upTo != 0 && upTo < end {
 		end = upTo
 	}
@@ -99,20 +103,20 @@ func (m *Memory) Range(ctx context.Context, after, upTo uint64, limit int) ([]Fa
 	if end-after > uint64(limit) {
 		end = after + uint64(limit)
 	}
-	return append([]Fact(nil), m.facts[after:end]...), nil
+	return m.facts.copyRange(after, end), nil
 }
 
 // Before implements Store.
 func (m *Memory) Before(ctx context.Context, before uint64, limit int) ([]Fact, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	top := uint64(len(m.facts)) // highest seq included
+	top := m.facts.len() // highest seq included
 	if before != 0 && before-1 < top {
 		top = before - 1
 	}
 	var out []Fact
 	for seq := top; seq >= 1 && len(out) < limit; seq-- {
-		out = append(out, m.facts[seq-1])
+		out = append(out, *m.facts.at(seq))
 	}
 	return out, nil
 }
@@ -121,18 +125,44 @@ func (m *Memory) Before(ctx context.Context, before uint64, limit int) ([]Fact, 
 func (m *Memory) Get(ctx context.Context, id string) (Fact, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	seq, ok := m.byID[id]
+	seq, ok := m.lookup(id)
 	if !ok {
 		return Fact{}, ErrNotFound
 	}
-	return m.facts[seq-1], nil
+	return *m.facts.at(seq), nil
+}
+
+// index records f's id before f is added, building byID if f breaks the
+// order of ids.
+func (m *Memory) index(f Fact) {
+	if m.byID == nil {
+		n := m.facts.len()
+		if n == 0 || m.facts.at(n).ID < f.ID {
+			return
+		}
+		m.byID = make(map[string]uint64, n+1)
+		for seq := uint64(1); seq <= n; seq++ {
+			m.byID[m.facts.at(seq).ID] = seq
+		}
+	}
+	m.byID[f.ID] = f.Seq
+}
+
+func (m *Memory) lookup(id string) (uint64, bool) {
+	if m.byID != nil {
+		seq, ok := m.byID[id]
+		return seq, ok
+	}
+	n := m.facts.len()
+	i, found := sort.Find(int(n), func(i int) int { return strings.Compare(id, m.facts.at(uint64(i)+1).ID) })
+	return uint64(i) + 1, found
 }
 
 // Stats implements Store.
 func (m *Memory) Stats(ctx context.Context) (Stats, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	n := uint64(len(m.facts))
+	n := m.facts.len()
 	return Stats{Count: n, LastSeq: n}, nil
 }
 
@@ -155,3 +185,40 @@ func (m *Memory) Close() error {
 }
 
 var _ Store = (*Memory)(nil)
+
+// factLogChunk is how many facts one chunk of a factLog holds.
+const factLogChunk = 4096
+
+// factLog holds facts by seq in fixed-size chunks, so that a growing log
+// never copies what it holds, and a long one is not one huge allocation
+// for the garbage collector to replace.
+type factLog struct {
+	chunks [][]Fact
+	n      uint64
+}
+
+func (l *factLog) len() uint64 { return l.n }
+
+// at returns the fact with seq, 1 <= seq <= len().
+func (l *factLog) at(seq uint64) *Fact {
+	i := seq - 1
+	return &l.chunks[i/factLogChunk][i%factLogChunk]
+}
+
+func (l *factLog) add(f Fact) {
+	if l.n%factLogChunk == 0 {
+		l.chunks = append(l.chunks, nil) // grows by append up to factLogChunk
+	}
+	last := len(l.chunks) - 1
+	l.chunks[last] = append(l.chunks[last], f)
+	l.n++
+}
+
+// copyRange returns a copy of the facts with seqs after+1 to end.
+func (l *factLog) copyRange(after, end uint64) []Fact {
+	out := make([]Fact, 0, end-after)
+	for seq := after + 1; seq <= end; seq++ {
+		out = append(out, *l.at(seq))
+	}
+	return out
+}

@@ -1,0 +1,51 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+// The memory store finds facts by id with a binary search while ids
+// increase, and through a map once one does not. Both ways must find every
+// fact, across chunk boundaries.
+func TestMemoryGetWhateverTheOrderOfIDs(t *testing.T) {
+	n := factLogChunk + 10
+	for _, tc := range []struct {
+		name    string
+		breakAt int // seq whose id is out of order; 0 for none
+	}{
+		{"increasing ids", 0},
+		{"an id out of order late", factLogChunk + 5},
+		{"an id out of order early", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewMemory(Options{})
+			ids := make([]string, n+1)
+			for seq := 1; seq <= n; seq++ {
+				ids[seq] = fmt.Sprintf("id-%08d", seq)
+				if seq == tc.breakAt {
+					ids[seq] = "id-0" // sorts before every other id
+				}
+				f := Fact{ID: ids[seq], Seq: uint64(seq)}
+				m.index(f)
+				m.facts.add(f)
+			}
+			if (m.byID != nil) != (tc.breakAt != 0) {
+				t.Fatalf("map built: %v, want %v", m.byID != nil, tc.breakAt != 0)
+			}
+			for seq := 1; seq <= n; seq++ {
+				f, err := m.Get(context.Background(), ids[seq])
+				if err != nil || f.Seq != uint64(seq) {
+					t.Fatalf("Get(%s) = seq %d, %v; want seq %d", ids[seq], f.Seq, err, seq)
+				}
+			}
+			for _, missing := range []string{"", "id-00000000x", "id-99999999", "zz"} {
+				if _, err := m.Get(context.Background(), missing); !errors.Is(err, ErrNotFound) {
+					t.Errorf("Get(%q): %v, want ErrNotFound", missing, err)
+				}
+			}
+		})
+	}
+}
