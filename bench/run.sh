@@ -64,12 +64,17 @@ record() {
 	printf '# %s\n%s\n' "$name" "$(printf '%q ' "$@" | sed -e "s#$out#$rel_out#g" -e 's/ $//')" >>"$out/commands.txt"
 }
 
-# start_server NAME STORE: starts a fresh factstream on the next port.
+# start_server NAME STORE: starts a fresh factstream on the next port; for
+# the store "net/http alone", the generator's floor server instead (net/http
+# answering publishes and doing nothing else).
 start_server() {
 	local name=$1 store=$2
 	port=$((port + 1))
 	local cmd=(taskset -c "$server_cpu" "$out/factstream" --addr "127.0.0.1:$port" --store "$store"
 		--log-level warn --max-clients 20000)
+	if [ "$store" = "net/http alone" ]; then
+		cmd=(taskset -c "$server_cpu" "$out/loadgen" floor -addr "127.0.0.1:$port")
+	fi
 	record "$name: server" "${cmd[@]}"
 	"${cmd[@]}" 2>"$out/server-$name.log" &
 	server_pid=$!
@@ -221,6 +226,8 @@ run_scenarios() {
 	rm -rf "$bolt_dir"
 	scenario S4-bolt S4 "bolt:${bolt_dir#"$root"/}/facts.db" -pubs 64 -duration 10s
 	rm -rf "$bolt_dir"
+	# What net/http and the kernel cost alone, for comparison with S4.
+	scenario S4-floor S4 "net/http alone" -pubs 64 -duration 10s
 }
 
 # write_notes keeps what the report says about this run, so that
@@ -234,10 +241,17 @@ write_notes() {
   (steal time in /proc/stat); when that is high, the figures are lower
   and vary more than the machine alone would make them.
 - How fast the machine was (\`loadgen calibrate\`: a CPU-bound loop on the
-  server's core, and 64-byte round trips over loopback TCP between the two
+  server's core; 64-byte round trips over loopback TCP between the two
   cores with blocking system calls on pinned threads, which is the cost of
-  a write that wakes a reader on the other core): before the run,
+  a write that wakes a reader on the other core; and the fan-out floor,
+  one write to each of 1,000 loopback connections from the server's core
+  with nothing but the system calls, read by one epoll loop on the other
+  core, which is the least a round of S2 or S2L can take): before the run,
   ${calibration_before}; after it, ${calibration_after}.
+- The last row of the S4 table is not factstream: it is \`loadgen floor\`,
+  net/http answering each publish with a fixed 201 and doing nothing else,
+  pinned and driven the same way. The gap between it and \`memory:\` is
+  what factstream's own work costs per publish.
 - The generator reads subscribers with one epoll loop by default; S3 is run
   a second time with one goroutine per connection (\`-reader goroutine\`) to
   compare their cost: see the S3 table's *generator CPU µs per delivery*.
@@ -276,7 +290,8 @@ write_report() {
 		cat bench/analysis.md >>"$out/notes.md"
 	fi
 	local results=() name
-	for name in S1-10000 S1-19000 S2 S2L S3 S3-run2 S3-run3 S3-goroutine S4-memory S4-bolt; do
+	for name in S1-10000 S1-19000 S2 S2L S3 S3-run2 S3-run3 S3-goroutine S4-memory S4-bolt S4-floor; do
+		[ "$name" != S4-floor ] || [ -f "$out/$name.json" ] || continue # older runs had none
 		results+=("$out/$name.json")
 	done
 	"$out/loadgen" report -out BENCHMARKS.md -date "$run_date" -revision "$run_revision" \

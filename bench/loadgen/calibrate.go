@@ -17,14 +17,19 @@ import (
 
 // calibrateCommand measures how fast the machine is at the moment, so that
 // runs on the same machine at different times, or on different machines,
-// can be told apart: a CPU-bound loop on one core, and a loopback TCP ping
-// pong between the two cores (system calls, the TCP path and cross-core
-// wake-ups: what fan-out and publishing spend most of their time on).
+// can be told apart: a CPU-bound loop on one core, a loopback TCP ping pong
+// between the two cores (system calls, the TCP path and cross-core
+// wake-ups: what fan-out and publishing spend most of their time on), and
+// the fan-out floor: how long one write to each of 1,000 connections takes
+// with nothing but the system calls, which bounds S2 and S2L's latency
+// from below for any server.
 func calibrateCommand(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("loadgen calibrate", flag.ContinueOnError)
 	cpuA := fs.Int("cpu-a", 0, "core of the CPU loop and of one ping-pong end")
 	cpuB := fs.Int("cpu-b", 1, "core of the other ping-pong end")
 	rounds := fs.Int("rounds", 20000, "ping-pong round trips")
+	fanout := fs.Int("fanout", 1000, "connections of the fan-out floor (0 leaves it out)")
+	fanoutRounds := fs.Int("fanout-rounds", 50, "rounds of the fan-out floor")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -36,10 +41,22 @@ func calibrateCommand(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "sha256 %.0f MB/s on CPU %d; loopback TCP round trip %.1f µs between CPU %d and CPU %d\n",
+	fmt.Fprintf(stdout, "sha256 %.0f MB/s on CPU %d; loopback TCP round trip %.1f µs between CPU %d and CPU %d",
 		mbps, *cpuA, float64(rtt.Nanoseconds())/1000, *cpuA, *cpuB)
+	if *fanout > 0 {
+		wrote, read, err := fanoutFloor(*cpuA, *cpuB, *fanout, *fanoutRounds, fanoutEvent)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "; fan-out floor: one %d-byte write to each of %d connections takes %.1f ms (%.1f µs a write), the last byte is read %.1f ms after the first write",
+			fanoutEvent, *fanout, ms(wrote), float64(wrote.Nanoseconds())/1000/float64(*fanout), ms(read))
+	}
+	fmt.Fprintln(stdout)
 	return nil
 }
+
+// fanoutEvent is the size of one fact's event in the benchmark's streams.
+const fanoutEvent = 230
 
 // pin binds the calling goroutine's thread to one core; the caller must
 // have locked it to its thread.

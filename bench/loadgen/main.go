@@ -6,7 +6,8 @@
 // event stream), publishers over raw keep-alive connections, and checks
 // that every subscriber received every acknowledged fact exactly once.
 // "loadgen report" turns the results of bench/run.sh into BENCHMARKS.md;
-// "loadgen calibrate" measures how fast the machine is at the moment.
+// "loadgen calibrate" measures how fast the machine is at the moment;
+// "loadgen floor" serves publishes with net/http alone, for comparison.
 //
 // It is Linux only: it reads /proc and drives epoll directly.
 package main
@@ -35,7 +36,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: loadgen run|report|calibrate [flags] (-h for the flags)")
+		return errors.New("usage: loadgen run|report|calibrate|floor [flags] (-h for the flags)")
 	}
 	switch args[0] {
 	case "run":
@@ -44,8 +45,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return reportCommand(args[1:])
 	case "calibrate":
 		return calibrateCommand(args[1:], stdout)
+	case "floor":
+		return floorCommand(ctx, args[1:])
 	default:
-		return fmt.Errorf("unknown command %q: want run, report or calibrate", args[0])
+		return fmt.Errorf("unknown command %q: want run, report, calibrate or floor", args[0])
 	}
 }
 
