@@ -3,8 +3,10 @@
 package hub
 
 import (
+	"cmp"
 	"errors"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -262,6 +264,11 @@ func (w *writer) run() {
 				w.flush(dc)
 			}
 		}
+		// Streams in the order they were taken over, every round: one is
+		// then written to once a round. In the order Publish found them
+		// (a map's), one written to early in a round and late in the next
+		// made its client wait two rounds.
+		slices.SortFunc(dirty, byAttachOrder)
 		for i, s := range dirty {
 			if dc := s.direct; dc != nil {
 				w.flush(dc)
@@ -274,6 +281,17 @@ func (w *writer) run() {
 		}
 		clear(dirty)
 	}
+}
+
+func byAttachOrder(a, b *Subscriber) int {
+	return cmp.Compare(directID(a), directID(b))
+}
+
+func directID(s *Subscriber) uint64 {
+	if s.direct == nil {
+		return 0
+	}
+	return s.direct.id
 }
 
 // flush writes what the stream has waiting: leftover bytes first, then its
