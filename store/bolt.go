@@ -212,6 +212,10 @@ func (b *Bolt) apply(tx *bolt.Tx, req AppendRequest, now time.Time) (AppendResul
 		return AppendResult{}, err
 	}
 	ids := tx.Bucket(bucketIDs)
+	// Both are appended to in key order (seqs, and UUIDv7 ids that grow
+	// with time), so full pages split less and leave fewer pages to write
+	// and fsync per commit than the default of half-full ones.
+	facts.FillPercent, ids.FillPercent = 1, 1
 	for _, f := range out {
 		if err := facts.Put(seqKey(f.Seq), f.AppendJSON(nil)); err != nil {
 			return AppendResult{}, fmt.Errorf("put fact: %w", err)
