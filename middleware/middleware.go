@@ -19,6 +19,9 @@ import (
 // RequestIDHeader carries the request id in both directions.
 const RequestIDHeader = "X-Request-ID"
 
+// canonicalRequestID is RequestIDHeader as net/http keys it in a Header.
+const canonicalRequestID = "X-Request-Id"
+
 // RequestID gives every request an id: the client's X-Request-ID when it is
 // short and plain (so ids can be followed across services), a new one
 // otherwise. It is stored in the context under "request_id" and echoed.
@@ -32,10 +35,13 @@ func RequestID() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.GetHeader(RequestIDHeader)
 		if !plainID(id) {
-			id = prefix + strconv.FormatUint(counter.Add(1), 10)
+			var buf [64]byte
+			id = string(strconv.AppendUint(append(buf[:0], prefix...), counter.Add(1), 10))
 		}
 		c.Set("request_id", id)
-		c.Header(RequestIDHeader, id)
+		// Set directly under the canonical key: Header.Set would
+		// canonicalise the name on every request.
+		c.Writer.Header()[canonicalRequestID] = []string{id}
 		c.Next()
 	}
 }
