@@ -92,6 +92,12 @@ func Run(ctx context.Context, cfg Config) error {
 			log.Error("closing the store", "error", err)
 		}
 	}()
+	if err := st.Ping(ctx); err != nil {
+		// Redis may come up after us (containers started together): the
+		// store then serves from the moment it answers, as after an outage.
+		log.Warn("store not reachable yet; publishes, streams and /readyz answer 503 until it is",
+			"store", kind, "error", err)
+	}
 	var cluster handlers.ClusterCounter
 	if p, ok := st.(store.Presence); ok {
 		cluster = p

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	neturl "net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,6 +52,12 @@ type Redis struct {
 	ctx      context.Context // ends when the store closes
 	cancel   context.CancelFunc
 	tailDone chan struct{}
+	// started is closed once the tail loop knows the head it starts from.
+	// Until then the store answers as Redis being down would: a fact
+	// committed before the tail's starting point would never reach
+	// OnAppend.
+	started    chan struct{}
+	notStarted error // what calls get until then, with the first failure
 
 	mu       sync.RWMutex // guards closed against in-flight appends
 	closed   bool
@@ -83,8 +90,11 @@ func newRedisKeys(prefix string) redisKeys {
 }
 
 // OpenRedis opens the Redis store at url ("redis://host:port/db", or
-// rediss:// for TLS), checks that Redis answers and starts the tail loop
-// from the current head. A key_prefix query parameter in url
+// rediss:// for TLS) and starts the tail loop from the current head. When
+// Redis cannot be reached yet, the store opens anyway and answers
+// ErrUnavailable until Redis has answered once, as during an outage;
+// a Redis that refuses the credentials or the database number is an
+// error at once, since waiting cannot mend it. A key_prefix query parameter in url
 // ("redis://redis:6379/0?key_prefix=app1:") overrides opts.KeyPrefix, so
 // the one store setting can say everything about the store.
 func OpenRedis(url string, opts Options) (*Redis, error) {
@@ -106,25 +116,54 @@ func OpenRedis(url string, opts Options) (*Redis, error) {
 		onAppend: opts.OnAppend,
 		scripts:  newRedisScripts(),
 		tailDone: make(chan struct{}),
+		started:  make(chan struct{}),
 
 		presenceTTL: PresenceTTL,
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	st, err := r.Stats(r.ctx)
-	if err != nil {
+	ctx, cancel := context.WithTimeout(r.ctx, redisOpTimeout)
+	st, err := r.stats(ctx)
+	cancel()
+	if err != nil && refusesConfig(err) {
 		r.cancel()
 		r.rdb.Close()
 		return nil, fmt.Errorf("open redis store at %s: %w", ropts.Addr, err)
 	}
+	reached := err == nil
+	if !reached {
+		r.notStarted = fmt.Errorf("not reached since start-up: %w", err)
+	}
 	if r.onAppend == nil {
+		close(r.started) // no tail to start: nothing can be missed
 		close(r.tailDone)
 		return r, nil
 	}
 	tailOpts := *ropts
 	tailOpts.PoolSize, tailOpts.MinIdleConns = 1, 0
 	r.tailRdb = redis.NewClient(&tailOpts)
-	go r.tail(st.LastSeq)
+	if reached {
+		close(r.started)
+	}
+	go r.tail(st.LastSeq, reached)
 	return r, nil
+}
+
+// refusesConfig reports whether Redis answered with an error that retrying
+// cannot cure: wrong credentials, missing permissions, no such database.
+// Anything else at start-up (refused connections, timeouts, LOADING) is
+// Redis not being there yet.
+func refusesConfig(err error) bool {
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return false
+	}
+	msg := rerr.Error()
+	for _, prefix := range []string{"NOAUTH", "WRONGPASS", "NOPERM"} {
+		if strings.HasPrefix(msg, prefix) {
+			return true
+		}
+	}
+	return strings.Contains(msg, "DB index")
 }
 
 // splitKeyPrefix takes the key_prefix parameter, which go-redis does not
@@ -160,7 +199,8 @@ func tuneRedisOptions(o *redis.Options) {
 	o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 }
 
-// op bounds one store call and refuses it once the store is closed.
+// op bounds one store call and refuses it once the store is closed, or
+// while Redis has not been reached since start-up.
 func (r *Redis) op(ctx context.Context) (context.Context, context.CancelFunc, error) {
 	r.mu.RLock()
 	closed := r.closed
@@ -168,8 +208,20 @@ func (r *Redis) op(ctx context.Context) (context.Context, context.CancelFunc, er
 	if closed {
 		return nil, nil, ErrClosed
 	}
+	if err := r.checkStarted(); err != nil {
+		return nil, nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
 	return ctx, cancel, nil
+}
+
+func (r *Redis) checkStarted() error {
+	select {
+	case <-r.started:
+		return nil
+	default:
+		return r.notStarted
+	}
 }
 
 // Range implements Store.
@@ -246,9 +298,13 @@ func (r *Redis) Stats(ctx context.Context) (Stats, error) {
 		return Stats{}, err
 	}
 	defer cancel()
+	return r.stats(ctx)
+}
+
+func (r *Redis) stats(ctx context.Context) (Stats, error) {
 	var n *redis.IntCmd
 	var top *redis.XMessageSliceCmd
-	_, err = r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		n = p.XLen(ctx, r.keys.stream)
 		top = p.XRevRangeN(ctx, r.keys.stream, "+", "-", 1)
 		return nil

@@ -74,6 +74,10 @@ func (r *Redis) Append(ctx context.Context, req AppendRequest) (AppendResult, er
 		r.mu.RUnlock()
 		return AppendResult{}, ErrClosed
 	}
+	if err := r.checkStarted(); err != nil {
+		r.mu.RUnlock()
+		return AppendResult{}, err
+	}
 	r.inflight.Add(1)
 	r.mu.RUnlock()
 	defer r.inflight.Done()

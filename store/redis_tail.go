@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -30,9 +31,17 @@ const (
 // once. It is the only caller of onAppend, so calls never overlap. On an
 // error (Redis down, restarting, loading its AOF) it waits with a bounded
 // backoff and reads again from the last seq it reported, so an outage leaves
-// no gap. It ends when the store closes.
-func (r *Redis) tail(last uint64) {
+// no gap. When known is false, Redis has not answered yet: it first waits
+// for the head, then lets the store serve. It ends when the store closes.
+func (r *Redis) tail(last uint64, known bool) {
 	defer close(r.tailDone)
+	if !known {
+		var ok bool
+		if last, ok = r.awaitHead(); !ok {
+			return
+		}
+		close(r.started)
+	}
 	backoff := tailMinBackoff
 	for r.ctx.Err() == nil {
 		streams, err := r.tailRdb.XRead(r.ctx, &redis.XReadArgs{
@@ -64,6 +73,24 @@ func (r *Redis) tail(last uint64) {
 		if len(facts) == tailBatch && !r.sleep(tailPace) {
 			return
 		}
+	}
+}
+
+// awaitHead reads the last seq, retrying with the tail's backoff until
+// Redis answers; false if the store closed first.
+func (r *Redis) awaitHead() (uint64, bool) {
+	backoff := tailMinBackoff
+	for {
+		ctx, cancel := context.WithTimeout(r.ctx, redisOpTimeout)
+		st, err := r.stats(ctx)
+		cancel()
+		if err == nil {
+			return st.LastSeq, true
+		}
+		if !r.sleep(backoff) {
+			return 0, false
+		}
+		backoff = min(2*backoff, tailMaxBackoff)
 	}
 }
 

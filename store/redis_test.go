@@ -38,15 +38,62 @@ func TestRedisContract(t *testing.T) {
 	})
 }
 
-func TestOpenRedisRejectsBadURLAndDeadServer(t *testing.T) {
-	if _, err := OpenRedis("redis://127.0.0.1:notaport/0", Options{}); err == nil {
-		t.Fatal("bad url accepted")
-	}
+func TestOpenRedisRejectsWhatWaitingCannotMend(t *testing.T) {
 	srv := redistest.Start(t)
+	locked := redistest.Start(t)
+	admin := redis.NewClient(&redis.Options{Addr: locked.Addr()})
+	defer admin.Close()
+	if err := admin.ConfigSet(t.Context(), "requirepass", "secret").Err(); err != nil {
+		t.Fatalf("set a password: %v", err)
+	}
+	for _, tc := range []struct {
+		name, url, want string
+	}{
+		{"bad url", "redis://127.0.0.1:notaport/0", "parse url"},
+		{"no such database", strings.TrimSuffix(srv.URL(), "/0") + "/99", "DB index"},
+		{"wrong password", strings.Replace(locked.URL(), "redis://", "redis://default:wrong@", 1), "WRONGPASS"},
+		{"no password", locked.URL(), "NOAUTH"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := OpenRedis(tc.url, Options{OnAppend: func([]Fact) {}})
+			if err == nil {
+				s.Close()
+				t.Fatalf("open %s: no error", tc.url)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("open %s: err = %v, want it to mention %q", tc.url, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestRedisOpensBeforeRedisIsUp starts a store while Redis is down, as
+// containers starting together do: it answers as during an outage until
+// Redis is up, then serves, and its tail reports facts from the head it
+// found, those of other instances included.
+func TestRedisOpensBeforeRedisIsUp(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := testPrefix(t)
+	writer := mustOpenRedis(t, srv, prefix, Options{})
+	mustAppend(t, writer, AppendRequest{Drafts: drafts(2, "earlier"), Batch: true})
 	srv.Kill()
-	_, err := OpenRedis(srv.URL(), Options{})
-	if !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("open with redis down: err = %v, want ErrUnavailable", err)
+
+	rec := &recorder{}
+	s := mustOpenRedis(t, srv, prefix, Options{OnAppend: rec.onAppend})
+	expectUnavailable(t, s)
+
+	srv.Restart()
+	res := appendEventually(t, s, AppendRequest{Drafts: drafts(1, "mine")})
+	if got, want := res.Facts[0].Seq, uint64(3); got != want {
+		t.Fatalf("first seq = %d, want %d", got, want)
+	}
+	mustAppend(t, writer, AppendRequest{Drafts: drafts(1, "theirs")})
+	seqs := waitSeqs(t, rec, 2)
+	if len(seqs) != 2 || seqs[0] != 3 || seqs[1] != 4 {
+		t.Fatalf("reported seqs %v, want [3 4]: the facts after the head it started from, once", seqs)
+	}
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("ping once redis is up: %v", err)
 	}
 }
 

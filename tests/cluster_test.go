@@ -376,3 +376,46 @@ func TestClusterRidesOutARedisOutage(t *testing.T) {
 		}
 	}
 }
+
+// TestInstanceStartsBeforeRedis starts an instance while Redis is down, as
+// containers started together may: it answers as during an outage, then
+// serves everything once Redis is up, without a restart.
+func TestInstanceStartsBeforeRedis(t *testing.T) {
+	redis := redistest.Start(t)
+	redis.Kill()
+	cfg := testConfig(t)
+	cfg.Store = redis.URL()
+	node := startServer(t, cfg)
+
+	if code := getJSON(t, node.URL+"/readyz", &map[string]any{}); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with Redis not yet up = %d, want 503", code)
+	}
+	if code, body := postJSON(t, node.URL+"/fact", map[string]string{"info": "too early"}, nil); code != http.StatusServiceUnavailable {
+		t.Errorf("POST /fact with Redis not yet up = %d %s, want 503", code, body)
+	}
+	resp, err := http.Get(node.URL + "/events")
+	if err != nil {
+		t.Fatalf("GET /events: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("GET /events with Redis not yet up = %d, want 503", resp.StatusCode)
+	}
+
+	redis.Restart()
+	eventually(t, 10*time.Second, "/readyz to answer 200", func() bool {
+		return getJSON(t, node.URL+"/readyz", &map[string]any{}) == http.StatusOK
+	})
+	stream := openStream(t, node.URL+"/events", nil)
+	if snap, err := nextData(stream); err != nil || snap.Data != "[]" {
+		t.Fatalf("snapshot = %+v, %v; want an empty one: nothing was stored while Redis was down", snap, err)
+	}
+	f := publishRetrying(t, node.URL, "on time")
+	ev, err := nextData(stream)
+	if err != nil || ev.ID != strconv.FormatUint(f.Seq, 10) || factsOf(t, ev)[0].ID != f.ID {
+		t.Fatalf("live event = %+v, %v; want the fact just published (seq %d)", ev, err, f.Seq)
+	}
+	if f.Seq != 1 {
+		t.Fatalf("first fact has seq %d, want 1", f.Seq)
+	}
+}
