@@ -83,6 +83,14 @@ func Run(ctx context.Context, cfg Config) error {
 				h.Publish(handlers.FactEvents(facts))
 			}
 		},
+		OnReset: func() {
+			// Redis came back without its facts: seqs start again from 1,
+			// so every stream's position means nothing now. Clients
+			// reconnect and get a snapshot of what there is.
+			log.Warn("the store lost its facts (Redis restarted without persistence); ending every stream so clients start over",
+				"streams", h.Subscribers())
+			h.EndAll(hub.ErrReset)
+		},
 	})
 	if err != nil {
 		return err

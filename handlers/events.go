@@ -50,6 +50,7 @@ const (
 	endWrite    = "write-failed"
 	endStore    = "store-failed"
 	endGap      = "out-of-sequence"
+	endReset    = "store-reset"
 )
 
 func handleEvents(log *slog.Logger, subs Subscriptions, facts FactReader, o StreamOptions) gin.HandlerFunc {
@@ -161,6 +162,8 @@ func endReason(why error) string {
 		return endSlow
 	case errors.Is(why, hub.ErrClosed):
 		return endShutdown
+	case errors.Is(why, hub.ErrReset):
+		return endReset
 	case errors.Is(why, hub.ErrGap):
 		return endGap
 	default:
@@ -189,8 +192,13 @@ func (s *stream) live(ctx context.Context, sub *hub.Subscriber, o StreamOptions)
 		case <-ctx.Done():
 			return endClient, nil
 		case <-sub.Done():
-			if errors.Is(sub.Err(), hub.ErrSlow) {
+			switch {
+			case errors.Is(sub.Err(), hub.ErrSlow):
 				return endSlow, nil
+			case errors.Is(sub.Err(), hub.ErrReset):
+				// Best effort: the stream ends either way.
+				s.flush(append(s.buf[:0], hub.ResetFrame...))
+				return endReset, nil
 			}
 			return endShutdown, nil
 		case <-heartbeat.C:

@@ -24,11 +24,11 @@ type Stream struct {
 	WriteTimeout time.Duration
 	// OnEnd is called once, from the writer, when the stream ends, with the
 	// events written and why it ended (ErrClientGone, ErrSlow, ErrClosed,
-	// ErrGap, or a write error).
+	// ErrReset, ErrGap, or a write error).
 	OnEnd func(sent int, why error)
 }
 
-// Reasons a taken-over stream ends, besides ErrSlow and ErrClosed.
+// Reasons a taken-over stream ends, besides ErrSlow, ErrClosed and ErrReset.
 var (
 	// ErrClientGone means the client closed its connection.
 	ErrClientGone = errors.New("client closed the connection")
@@ -48,3 +48,12 @@ const keepaliveChunk = "d\r\n: keepalive\n\n\r\n"
 // lastChunk ends a chunked body cleanly, so a client sees the stream end
 // and not a broken connection.
 const lastChunk = "0\r\n\r\n"
+
+// ResetFrame is the SSE frame that empties a client's last event id: an
+// EventSource then reconnects without Last-Event-ID and gets a fresh
+// snapshot. A stream ended with ErrReset sends it last, since the ids the
+// client holds name facts the store no longer has.
+const ResetFrame = "id:\n\n"
+
+// resetChunk is ResetFrame as one HTTP chunk.
+const resetChunk = "5\r\n" + ResetFrame + "\r\n"

@@ -85,7 +85,11 @@ func (h *Hub) Attach(sub *Subscriber, st Stream) error {
 		return ErrClosed
 	}
 	if _, ok := h.subs[sub]; !ok {
-		return ErrSlow // dropped while its snapshot was being written
+		// Ended while its snapshot was being written.
+		if err := sub.Err(); err != nil {
+			return err
+		}
+		return ErrSlow
 	}
 	if h.w == nil {
 		w, err := startWriter(h, st.Heartbeat)
@@ -450,8 +454,13 @@ func (w *writer) end(dc *directConn, why error) {
 	dc.ended = true
 	delete(w.conns, dc.id)
 	dc.raw.Control(func(fd uintptr) { unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
-	if errors.Is(why, ErrClosed) && len(dc.pending) == 0 {
-		w.writev(dc, [][]byte{[]byte(lastChunk)})
+	if len(dc.pending) == 0 {
+		switch {
+		case errors.Is(why, ErrClosed):
+			w.writev(dc, [][]byte{[]byte(lastChunk)})
+		case errors.Is(why, ErrReset):
+			w.writev(dc, [][]byte{[]byte(resetChunk), []byte(lastChunk)})
+		}
 	}
 	dc.st.Conn.Close()
 	dc.fd = -1

@@ -25,6 +25,9 @@ var (
 	ErrFull = errors.New("too many subscribers")
 	// ErrSlow means the subscriber's queue overflowed.
 	ErrSlow = errors.New("subscriber too slow")
+	// ErrReset means the facts the stream was built on are gone (the
+	// store lost its data): its client must start over.
+	ErrReset = errors.New("the store's facts were replaced")
 )
 
 // Options configure a Hub.
@@ -123,6 +126,21 @@ func (h *Hub) Close() {
 	if w != nil {
 		w.stop() // ends the taken-over streams, outside the lock
 	}
+}
+
+// EndAll ends every subscription with err and goes on taking new ones.
+// Unlike Close, the hub stays open: its clients reconnect at once.
+func (h *Hub) EndAll(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		s.end(err)
+		delete(h.subs, s)
+		if s.direct != nil {
+			h.w.markDirty(s) // the writer ends the connection
+		}
+	}
+	h.count.Store(0)
 }
 
 // Subscribers returns the number of current subscribers.

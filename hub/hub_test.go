@@ -138,3 +138,32 @@ func TestStalledCountsOnceAsSlowDisconnect(t *testing.T) {
 		t.Fatalf("stats %+v, want one slow disconnect and no subscribers", st)
 	}
 }
+
+func TestEndAllEndsEverySubscriptionAndTakesNewOnes(t *testing.T) {
+	h := New(Options{Buffer: 100})
+	defer h.Close()
+	old := []*Subscriber{mustSubscribe(t, h), mustSubscribe(t, h)}
+	h.Publish(events(1, 3))
+	h.EndAll(ErrReset)
+	for i, s := range old {
+		select {
+		case <-s.Done():
+		default:
+			t.Fatalf("subscriber %d still open after EndAll", i)
+		}
+		if !errors.Is(s.Err(), ErrReset) {
+			t.Fatalf("subscriber %d ended with %v, want ErrReset", i, s.Err())
+		}
+	}
+	if n := h.Subscribers(); n != 0 {
+		t.Fatalf("Subscribers() = %d after EndAll, want 0", n)
+	}
+	fresh := mustSubscribe(t, h)
+	h.Publish(events(1, 2))
+	if got := fresh.Take(nil); len(got) != 2 || got[0].Seq != 1 {
+		t.Fatalf("a subscriber after EndAll got %d events, want seqs 1 and 2", len(got))
+	}
+	if got := old[0].Take(nil); len(got) != 0 {
+		t.Fatalf("an ended subscriber still got %d events", len(got))
+	}
+}

@@ -45,9 +45,11 @@ type Redis struct {
 	tailRdb  *redis.Client // dedicated to the blocking XREAD, closed to end it
 	keys     redisKeys
 	onAppend func([]Fact)
+	onReset  func()
 	scripts  redisScripts
 	// presenceTTL is PresenceTTL; tests shorten it.
 	presenceTTL time.Duration
+	tailBlock   time.Duration // how long one XREAD waits
 
 	ctx      context.Context // ends when the store closes
 	cancel   context.CancelFunc
@@ -74,6 +76,7 @@ type redisKeys struct {
 	ids      string // hash: fact id -> seq
 	idem     string // prefix of idempotency records (hash per key)
 	presence string // hash: instance -> "<clients>:<expiry ms>"
+	epoch    string // string: names the stream's current life (see headLua)
 }
 
 func newRedisKeys(prefix string) redisKeys {
@@ -86,6 +89,7 @@ func newRedisKeys(prefix string) redisKeys {
 		ids:      tag + "ids",
 		idem:     tag + "idem:",
 		presence: tag + "presence",
+		epoch:    tag + "epoch",
 	}
 }
 
@@ -98,6 +102,12 @@ func newRedisKeys(prefix string) redisKeys {
 // ("redis://redis:6379/0?key_prefix=app1:") overrides opts.KeyPrefix, so
 // the one store setting can say everything about the store.
 func OpenRedis(url string, opts Options) (*Redis, error) {
+	return openRedis(url, opts, tailBlock)
+}
+
+// openRedis is OpenRedis with the tail loop's block time, which tests
+// shorten.
+func openRedis(url string, opts Options, block time.Duration) (*Redis, error) {
 	url, prefix, err := splitKeyPrefix(url)
 	if err != nil {
 		return nil, fmt.Errorf("open redis store: %w", err)
@@ -114,15 +124,17 @@ func OpenRedis(url string, opts Options) (*Redis, error) {
 		rdb:      redis.NewClient(ropts),
 		keys:     newRedisKeys(opts.KeyPrefix),
 		onAppend: opts.OnAppend,
+		onReset:  opts.OnReset,
 		scripts:  newRedisScripts(),
 		tailDone: make(chan struct{}),
 		started:  make(chan struct{}),
 
 		presenceTTL: PresenceTTL,
+		tailBlock:   block,
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	ctx, cancel := context.WithTimeout(r.ctx, redisOpTimeout)
-	st, err := r.stats(ctx)
+	head, err := r.head(ctx)
 	cancel()
 	if err != nil && refusesConfig(err) {
 		r.cancel()
@@ -144,7 +156,7 @@ func OpenRedis(url string, opts Options) (*Redis, error) {
 	if reached {
 		close(r.started)
 	}
-	go r.tail(st.LastSeq, reached)
+	go r.tail(head, reached)
 	return r, nil
 }
 

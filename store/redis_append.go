@@ -9,23 +9,50 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// appendLua assigns seqs and appends in one atomic step, so two instances
-// can never hand out the same seq nor leave a gap.
+// epochLua is the part of the scripts below that names the stream's life:
+// the epoch key holds a value made from Redis's clock when the key is first
+// needed. A Redis that loses its data loses that key with the facts, so
+// the next script to run makes a new epoch, and the tail loops of the
+// instances see that the seqs they hold no longer mean the same facts.
+const epochLua = `
+local epoch = redis.call('GET', KEYS[3])
+if not epoch then
+  local t = redis.call('TIME')
+  epoch = t[1] .. '.' .. t[2]
+  redis.call('SET', KEYS[3], epoch)
+end
+`
+
+// headLua returns the epoch and the last seq, as of one moment.
 //
-// KEYS: stream, ids[, idempotency record]
+// KEYS: stream, ids, epoch.
+const headLua = epochLua + `
+local last = '0'
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #top > 0 then last = string.match(top[1][1], '^(%d+)-') end
+return {epoch, last}
+`
+
+// appendLua assigns seqs and appends in one atomic step, so two instances
+// can never hand out the same seq nor leave a gap. Every entry carries the
+// epoch it was appended in.
+//
+// KEYS: stream, ids, epoch[, idempotency record]
 // ARGV: hash, batch (0|1), ttl ms, then id, info, source, at per fact.
 // Returns {"ok", first seq}, {"replay", first, last, batch} or {"mismatch"}.
 //
 // Redis does not roll a script back, so every check comes before the first
-// write: once writing starts nothing can fail half-way through a batch.
+// write that matters: once facts are written nothing can fail half-way
+// through a batch. (Making the epoch first is harmless on its own.)
 const appendLua = `
-if #KEYS == 3 then
-  local rec = redis.call('HMGET', KEYS[3], 'hash', 'first', 'last', 'batch')
+if #KEYS == 4 then
+  local rec = redis.call('HMGET', KEYS[4], 'hash', 'first', 'last', 'batch')
   if rec[1] then
     if rec[1] ~= ARGV[1] then return {'mismatch'} end
     return {'replay', rec[2], rec[3], rec[4]}
   end
 end
+` + epochLua + `
 local last = 0
 local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 if #top > 0 then last = tonumber(string.match(top[1][1], '^(%d+)-')) end
@@ -34,13 +61,13 @@ for i = 0, n - 1 do
   local seq = string.format('%d', last + i + 1)
   local a = 4 + i * 4
   redis.call('XADD', KEYS[1], seq .. '-0',
-    'id', ARGV[a], 'info', ARGV[a+1], 'source', ARGV[a+2], 'at', ARGV[a+3])
+    'id', ARGV[a], 'info', ARGV[a+1], 'source', ARGV[a+2], 'at', ARGV[a+3], 'epoch', epoch)
   redis.call('HSET', KEYS[2], ARGV[a], seq)
 end
-if #KEYS == 3 then
-  redis.call('HSET', KEYS[3], 'hash', ARGV[1], 'first', string.format('%d', last + 1),
+if #KEYS == 4 then
+  redis.call('HSET', KEYS[4], 'hash', ARGV[1], 'first', string.format('%d', last + 1),
     'last', string.format('%d', last + n), 'batch', ARGV[2])
-  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+  redis.call('PEXPIRE', KEYS[4], ARGV[3])
 end
 return {'ok', string.format('%d', last + 1)}
 `
@@ -48,6 +75,7 @@ return {'ok', string.format('%d', last + 1)}
 // redisScripts are the Lua scripts of one store. Each *redis.Script caches
 // its SHA, so they belong to the store rather than to the package.
 type redisScripts struct {
+	head           *redis.Script
 	append         *redis.Script
 	reportClients  *redis.Script
 	clusterClients *redis.Script
@@ -55,6 +83,7 @@ type redisScripts struct {
 
 func newRedisScripts() redisScripts {
 	return redisScripts{
+		head:           redis.NewScript(headLua),
 		append:         redis.NewScript(appendLua),
 		reportClients:  redis.NewScript(reportClientsLua),
 		clusterClients: redis.NewScript(clusterClientsLua),
@@ -114,7 +143,7 @@ func (r *Redis) Append(ctx context.Context, req AppendRequest) (AppendResult, er
 }
 
 func (r *Redis) appendArgs(req AppendRequest, facts []Fact) (keys []string, args []any) {
-	keys = []string{r.keys.stream, r.keys.ids}
+	keys = []string{r.keys.stream, r.keys.ids, r.keys.epoch}
 	args = make([]any, 0, 3+4*len(facts))
 	if req.Idem != nil {
 		keys = append(keys, r.keys.idem+req.Idem.Key)

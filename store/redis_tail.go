@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,24 +21,52 @@ import (
 // is slow. At 100 facts per millisecond a backlog still drains far faster
 // than facts are published.
 const (
-	tailBlock      = 5 * time.Second
+	tailBlock      = 5 * time.Second // also how often an idle loop checks the epoch
 	tailBatch      = 100
 	tailPace       = time.Millisecond
 	tailMinBackoff = 50 * time.Millisecond
 	tailMaxBackoff = time.Second
 )
 
-// tail reports every fact after seq last to onAppend, in seq order, exactly
-// once. It is the only caller of onAppend, so calls never overlap. On an
-// error (Redis down, restarting, loading its AOF) it waits with a bounded
-// backoff and reads again from the last seq it reported, so an outage leaves
-// no gap. When known is false, Redis has not answered yet: it first waits
-// for the head, then lets the store serve. It ends when the store closes.
-func (r *Redis) tail(last uint64, known bool) {
+// position is where a tail loop stands: the epoch of the stream it reads
+// and the last seq it reported.
+type position struct {
+	epoch string
+	last  uint64
+}
+
+// head reads the stream's epoch and last seq, as of one moment.
+func (r *Redis) head(ctx context.Context) (position, error) {
+	reply, err := r.scripts.head.Run(ctx, r.rdb, []string{r.keys.stream, r.keys.ids, r.keys.epoch}).StringSlice()
+	if err != nil {
+		return position{}, r.wrap("read head", err)
+	}
+	if len(reply) != 2 {
+		return position{}, fmt.Errorf("read head: unexpected script reply %q", reply)
+	}
+	last, err := seqOf(reply[1])
+	if err != nil {
+		return position{}, fmt.Errorf("read head: %w", err)
+	}
+	return position{epoch: reply[0], last: last}, nil
+}
+
+// tail reports every fact after pos to onAppend, in seq order, exactly
+// once. It is the only caller of onAppend and onReset, so calls never
+// overlap. On an error (Redis down, restarting, loading its AOF) it waits
+// with a bounded backoff and reads again from the last seq it reported, so
+// an outage leaves no gap. When known is false, Redis has not answered
+// yet: it first waits for the head, then lets the store serve.
+//
+// A fact of another epoch, or a new epoch found while idle, means Redis
+// lost the facts this loop reported (a restart without persistence): it
+// calls onReset and goes on from the head of the new epoch. It ends when
+// the store closes.
+func (r *Redis) tail(pos position, known bool) {
 	defer close(r.tailDone)
 	if !known {
 		var ok bool
-		if last, ok = r.awaitHead(); !ok {
+		if pos, ok = r.awaitHead(); !ok {
 			return
 		}
 		close(r.started)
@@ -45,16 +74,23 @@ func (r *Redis) tail(last uint64, known bool) {
 	backoff := tailMinBackoff
 	for r.ctx.Err() == nil {
 		streams, err := r.tailRdb.XRead(r.ctx, &redis.XReadArgs{
-			Streams: []string{r.keys.stream, streamID(last)},
+			Streams: []string{r.keys.stream, streamID(pos.last)},
 			Count:   tailBatch,
-			Block:   tailBlock,
+			Block:   r.tailBlock,
 		}).Result()
 		if errors.Is(err, redis.Nil) {
-			continue // nothing new within tailBlock
+			// Nothing new within tailBlock. A Redis that lost its data
+			// may hand out seqs up to ours again without a word; the
+			// epoch tells.
+			err = r.checkEpoch(&pos)
+			if err == nil {
+				continue
+			}
 		}
 		var facts []Fact
+		stale := false
 		if err == nil {
-			facts, err = tailFacts(streams)
+			facts, stale, err = tailFacts(streams, pos.epoch)
 		}
 		if err != nil {
 			if !r.sleep(backoff) {
@@ -64,11 +100,17 @@ func (r *Redis) tail(last uint64, known bool) {
 			continue
 		}
 		backoff = tailMinBackoff
-		if len(facts) == 0 {
+		if len(facts) > 0 {
+			r.onAppend(facts)
+			pos.last = facts[len(facts)-1].Seq
+		}
+		if stale {
+			pos.epoch = "" // no head has it: the reset happens whatever the key says
+			if err := r.checkEpoch(&pos); err != nil && !r.sleep(backoff) {
+				return
+			}
 			continue
 		}
-		r.onAppend(facts)
-		last = facts[len(facts)-1].Seq
 		// A full batch means more is waiting: let listeners drain first.
 		if len(facts) == tailBatch && !r.sleep(tailPace) {
 			return
@@ -76,34 +118,60 @@ func (r *Redis) tail(last uint64, known bool) {
 	}
 }
 
-// awaitHead reads the last seq, retrying with the tail's backoff until
-// Redis answers; false if the store closed first.
-func (r *Redis) awaitHead() (uint64, bool) {
+// checkEpoch reads the head and, when its epoch is not pos's or it is
+// behind pos (a Redis back from an older copy of its data, which kept the
+// epoch), reports the reset and moves pos to that head.
+func (r *Redis) checkEpoch(pos *position) error {
+	ctx, cancel := context.WithTimeout(r.ctx, redisOpTimeout)
+	head, err := r.head(ctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	if head.epoch != pos.epoch || head.last < pos.last {
+		if r.onReset != nil {
+			r.onReset()
+		}
+		*pos = head
+	}
+	return nil
+}
+
+// awaitHead reads the head, retrying with the tail's backoff until Redis
+// answers; false if the store closed first.
+func (r *Redis) awaitHead() (position, bool) {
 	backoff := tailMinBackoff
 	for {
 		ctx, cancel := context.WithTimeout(r.ctx, redisOpTimeout)
-		st, err := r.stats(ctx)
+		pos, err := r.head(ctx)
 		cancel()
 		if err == nil {
-			return st.LastSeq, true
+			return pos, true
 		}
 		if !r.sleep(backoff) {
-			return 0, false
+			return position{}, false
 		}
 		backoff = min(2*backoff, tailMaxBackoff)
 	}
 }
 
-func tailFacts(streams []redis.XStream) ([]Fact, error) {
-	var facts []Fact
+// tailFacts decodes what XREAD returned, up to the first entry of another
+// epoch than the one given (stale is then true). Entries written before
+// epochs existed carry none and are taken as they are.
+func tailFacts(streams []redis.XStream, epoch string) (facts []Fact, stale bool, err error) {
 	for _, s := range streams {
-		fs, err := decodeEntries(s.Messages)
-		if err != nil {
-			return nil, err
+		for _, m := range s.Messages {
+			if e, ok := m.Values["epoch"].(string); ok && e != epoch {
+				return facts, true, nil
+			}
+			f, err := decodeEntry(m)
+			if err != nil {
+				return nil, false, err
+			}
+			facts = append(facts, f)
 		}
-		facts = append(facts, fs...)
 	}
-	return facts, nil
+	return facts, false, nil
 }
 
 // sleep waits for d and reports false if the store closed meanwhile.

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -413,5 +415,84 @@ func assertContiguous(t *testing.T, seqs []uint64, n int) {
 		if seq != uint64(i+1) {
 			t.Fatalf("reported seqs %v: #%d is %d, want %d", seqs, i, seq, i+1)
 		}
+	}
+}
+
+// journal records what a tail loop reports, resets included, in order.
+type journal struct {
+	mu      sync.Mutex
+	entries []string
+}
+
+func (j *journal) onAppend(fs []Fact) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, f := range fs {
+		j.entries = append(j.entries, fmt.Sprintf("%d:%s", f.Seq, f.Info))
+	}
+}
+
+func (j *journal) onReset() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.entries = append(j.entries, "reset")
+}
+
+func (j *journal) waitFor(t *testing.T, want []string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		j.mu.Lock()
+		got := slices.Clone(j.entries)
+		j.mu.Unlock()
+		if len(got) >= len(want) || time.Now().After(deadline) {
+			if !slices.Equal(got, want) {
+				t.Fatalf("reported %q, want %q", got, want)
+			}
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRedisTailStartsOverWhenRedisLosesItsData restarts Redis without its
+// data, so seqs start from 1 again. The tail must not take the new facts
+// for the old ones, nor wait for ever for seqs it has passed: it reports a
+// reset, then the facts committed after it.
+func TestRedisTailStartsOverWhenRedisLosesItsData(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after int // facts committed after the loss, before the check
+	}{
+		// Fewer facts than before: the tail finds out while idle.
+		{"new seqs stay below the old head", 2},
+		// More: the tail reads one of another epoch.
+		{"new seqs pass the old head", 7},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := redistest.Start(t)
+			j := &journal{}
+			s, err := openRedis(srv.URL(), Options{OnAppend: j.onAppend, OnReset: j.onReset}, 100*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			writer := mustOpenRedis(t, srv, DefaultKeyPrefix, Options{})
+			mustAppend(t, writer, AppendRequest{Drafts: drafts(5, "old"), Batch: true})
+			want := []string{"1:old 0", "2:old 1", "3:old 2", "4:old 3", "5:old 4"}
+			j.waitFor(t, want)
+
+			srv.RestartEmpty()
+			appendEventually(t, writer, AppendRequest{Drafts: drafts(tc.after, "new"), Batch: true})
+			// Until the tail has noticed, a fact appended now may be taken
+			// as part of the epoch it found: append the next one after the
+			// reset only.
+			j.waitFor(t, append(want, "reset"))
+			res := mustAppend(t, writer, AppendRequest{Drafts: drafts(1, "next")})
+			if got, want := res.Facts[0].Seq, uint64(tc.after+1); got != want {
+				t.Fatalf("seq after the loss = %d, want %d", got, want)
+			}
+			j.waitFor(t, append(want, "reset", fmt.Sprintf("%d:next 0", tc.after+1)))
+		})
 	}
 }

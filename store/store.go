@@ -89,6 +89,11 @@ type Options struct {
 	// OnAppend is called with committed facts, in seq order, each fact
 	// exactly once, never concurrently with itself. It must not block.
 	OnAppend func([]Fact)
+	// OnReset is called, in OnAppend's sequence, when the facts reported
+	// so far are gone: a Redis restarted without its data hands out seqs
+	// from 1 again. Whoever streams those facts must start over; OnAppend
+	// then goes on from the new head. Only the Redis store calls it.
+	OnReset func()
 	// KeyPrefix namespaces the keys of a shared store (Redis).
 	KeyPrefix string
 }

@@ -419,3 +419,72 @@ func TestInstanceStartsBeforeRedis(t *testing.T) {
 		t.Fatalf("first fact has seq %d, want 1", f.Seq)
 	}
 }
+
+// TestClusterStartsOverWhenRedisLosesItsData restarts Redis without its
+// data, so seqs start from 1 again. Every stream must end, and end by
+// emptying its client's last event id: an EventSource then reconnects
+// without Last-Event-ID and gets the facts there are now, instead of
+// resuming after an id that names another fact by now.
+func TestClusterStartsOverWhenRedisLosesItsData(t *testing.T) {
+	redis, nodes := startCluster(t, 2)
+	for i := range 3 {
+		postFact(t, nodes[0].URL, fmt.Sprintf("old %d", i))
+	}
+	streams := make([]*sseStream, len(nodes))
+	for i, node := range nodes {
+		streams[i] = openStream(t, node.URL+"/events", nil)
+		if snap, err := nextData(streams[i]); err != nil || snap.ID != "3" {
+			t.Fatalf("snapshot on node %d = %+v, %v; want 3 facts", i, snap, err)
+		}
+	}
+
+	redis.RestartEmpty()
+	var fresh []store.Fact
+	for i := range 4 { // seqs 1 to 4: one past the old head
+		fresh = append(fresh, publishRetrying(t, nodes[1].URL, fmt.Sprintf("new %d", i)))
+	}
+	for i, s := range streams {
+		var last sseEvent
+		timeout := time.After(15 * time.Second)
+	read:
+		for {
+			select {
+			case ev, ok := <-s.events:
+				if !ok {
+					break read
+				}
+				if ev.Data != "" {
+					t.Fatalf("stream on node %d got %q after Redis lost its data, want it to end", i, ev.Data)
+				}
+				if len(ev.Comments) == 0 { // not a keepalive
+					last = ev
+				}
+			case <-timeout:
+				t.Fatalf("stream on node %d still open 15 s after Redis lost its data", i)
+			}
+		}
+		if !last.HasID || last.ID != "" {
+			t.Fatalf("stream on node %d ended without emptying the last event id (last frame %+v)", i, last)
+		}
+	}
+
+	// What an EventSource does next: reconnect without Last-Event-ID.
+	again := openStream(t, nodes[0].URL+"/events", nil)
+	snap, err := nextData(again)
+	if err != nil {
+		t.Fatalf("snapshot after the loss: %v", err)
+	}
+	got := factsOf(t, snap)
+	if len(got) != len(fresh) {
+		t.Fatalf("snapshot after the loss has %d facts, want the %d stored since", len(got), len(fresh))
+	}
+	for i := range fresh {
+		if got[i].ID != fresh[i].ID {
+			t.Fatalf("snapshot fact #%d = %s, want %s", i, got[i].ID, fresh[i].ID)
+		}
+	}
+	live := postFact(t, nodes[1].URL, "live")
+	if ev, err := nextData(again); err != nil || factsOf(t, ev)[0].ID != live.ID {
+		t.Fatalf("live event after the loss = %+v, %v; want the fact just posted", ev, err)
+	}
+}

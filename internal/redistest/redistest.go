@@ -111,6 +111,21 @@ func (s *Server) Restart() {
 	}
 }
 
+// RestartEmpty kills the server and starts it again without its data, as
+// a Redis without persistence comes back after a crash.
+func (s *Server) RestartEmpty() {
+	s.tb.Helper()
+	s.Kill()
+	for _, name := range []string{"appendonlydir", "dump.rdb"} {
+		if err := os.RemoveAll(filepath.Join(s.dir, name)); err != nil {
+			s.tb.Fatalf("remove redis data: %v", err)
+		}
+	}
+	if err := s.start(); err != nil {
+		s.tb.Fatalf("restart redis-server: %v", err)
+	}
+}
+
 func (s *Server) signal(send func(*os.Process) error) {
 	s.mu.Lock()
 	cmd, done := s.cmd, s.done
