@@ -430,3 +430,37 @@ func TestDashboardKeepsTableBounded(t *testing.T) {
 	check(2510)
 	p.checkNoErrors(false)
 }
+
+// TestDashboardStartsOverWhenTheStoreIsReplaced restarts the server on an
+// empty memory store while a page shows more facts than its window, so the
+// new facts' seqs fall below every row it keeps. The page must notice the
+// store went back (/status reports a head behind what it received) and
+// show what the new store has, instead of ignoring it as already seen.
+func TestDashboardStartsOverWhenTheStoreIsReplaced(t *testing.T) {
+	browser := startBrowser(t)
+	cfg := browserConfig(t)
+	cfg.Addr = freePort(t)
+	srv := startServer(t, cfg)
+	for _, n := range []int{1000, 1000, 5} {
+		batch := make([]map[string]string, n)
+		for i := range batch {
+			batch[i] = map[string]string{"info": "old fact " + itoa(i)}
+		}
+		if code, body := postJSON(t, srv.URL+"/facts", batch, nil); code != http.StatusCreated {
+			t.Fatalf("POST /facts = %d %s", code, body)
+		}
+	}
+	p := openPage(t, browser, srv.URL, 1280)
+	p.waitFor(5*time.Second, "row 2005 on top", `document.querySelector('#facts > tr')?.dataset.seq === '2005'`)
+
+	srv.Stop(t)
+	srv = startServer(t, cfg) // memory: an empty store
+	a := postFact(t, srv.URL, "new store 1")
+	b := postFact(t, srv.URL, "new store 2")
+	p.waitFor(15*time.Second, "only the new store's facts", `document.querySelectorAll('#facts > tr').length === 2`)
+	p.checkRows(a.Seq, b.Seq)
+	if got := eval[string](p, `document.querySelector(`+js(rowSelector(b.Seq))+`).textContent`); !strings.Contains(got, "new store 2") {
+		t.Fatalf("row %d reads %q, want the new store's fact", b.Seq, got)
+	}
+	p.checkNoErrors(true) // refused connections while the server is down
+}

@@ -411,10 +411,13 @@
     statusTimer = 0;
     if (statusBusy) return;
     statusBusy = true;
+    // The head /status reports cannot be behind a fact the page received
+    // before asking, unless the store was replaced.
+    const seen = state.streamSeq;
     try {
       const r = await fetch('/status', { headers: authHeaders(), cache: 'no-store' });
       if (r.ok) {
-        applyStatus(await r.json());
+        applyStatus(await r.json(), seen);
       } else if (r.status === 401) {
         needToken();
       }
@@ -427,8 +430,16 @@
     }
   }
 
-  function applyStatus(s) {
+  function applyStatus(s, seen) {
     if (!s || typeof s !== 'object') return;
+    if (Number.isSafeInteger(s.last_seq) && s.last_seq < seen) {
+      // The store is behind what this page received: it was replaced (a
+      // server restarted on an empty store, a Redis back without its
+      // data). The rows shown no longer exist, and the seqs of new facts
+      // may fall below them: start over from a fresh snapshot.
+      reset();
+      connect();
+    }
     state.status = s;
     state.newSinceStatus = 0;
     for (const seq of state.facts.keys()) if (seq > s.last_seq) state.newSinceStatus++;
