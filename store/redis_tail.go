@@ -58,10 +58,10 @@ func (r *Redis) head(ctx context.Context) (position, error) {
 // an outage leaves no gap. When known is false, Redis has not answered
 // yet: it first waits for the head, then lets the store serve.
 //
-// A fact of another epoch, or a new epoch found while idle, means Redis
-// lost the facts this loop reported (a restart without persistence): it
-// calls onReset and goes on from the head of the new epoch. It ends when
-// the store closes.
+// A fact of another epoch, or, found while idle, a new epoch or a head
+// behind its own, means Redis lost the facts this loop reported (a restart
+// without persistence): it calls onReset and goes on from the head it
+// found. It ends when the store closes.
 func (r *Redis) tail(pos position, known bool) {
 	defer close(r.tailDone)
 	if !known {
