@@ -147,6 +147,7 @@ func takeOver(c *gin.Context, log *slog.Logger, subs Subscriptions, sub *hub.Sub
 		},
 	})
 	if err != nil {
+		hub.EndChunked(conn, err)
 		conn.Close()
 		sub.Close()
 		finish(sent, endReason(err))

@@ -61,10 +61,12 @@ func TestStreamEndsByEmptyingTheLastEventIDOnReset(t *testing.T) {
 					t.Fatalf("reading the snapshot: %v (got %q)", err, got.String())
 				}
 			}
-			for h.Subscribers() == 0 { // subscribed before the snapshot; taken over after it
+			// Subscribed before the snapshot. Over HTTP/1.1 the hand-over
+			// to the hub may or may not be done yet: either way the
+			// stream must end the same.
+			for h.Subscribers() == 0 {
 				time.Sleep(time.Millisecond)
 			}
-			time.Sleep(50 * time.Millisecond) // let a hand-over to the hub finish
 			h.EndAll(hub.ErrReset)
 
 			done := make(chan error, 1)

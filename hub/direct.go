@@ -57,3 +57,22 @@ const ResetFrame = "id:\n\n"
 
 // resetChunk is ResetFrame as one HTTP chunk.
 const resetChunk = "5\r\n" + ResetFrame + "\r\n"
+
+// EndChunked ends the chunked body of a stream that Attach refused with
+// why as the writer ends the streams it holds: cleanly at shutdown, with
+// ResetFrame first after ErrReset, not at all otherwise (the caller then
+// just closes the connection). It is for the caller, which still owns
+// conn; it writes under a short deadline.
+func EndChunked(conn net.Conn, why error) {
+	var end string
+	switch {
+	case errors.Is(why, ErrClosed):
+		end = lastChunk
+	case errors.Is(why, ErrReset):
+		end = resetChunk + lastChunk
+	default:
+		return
+	}
+	conn.SetWriteDeadline(time.Now().Add(time.Second))
+	conn.Write([]byte(end)) // best effort: the connection closes next anyway
+}

@@ -2,6 +2,8 @@ package hub
 
 import (
 	"errors"
+	"io"
+	"net"
 	"strconv"
 	"testing"
 	"testing/synctest"
@@ -165,5 +167,30 @@ func TestEndAllEndsEverySubscriptionAndTakesNewOnes(t *testing.T) {
 	}
 	if got := old[0].Take(nil); len(got) != 0 {
 		t.Fatalf("an ended subscriber still got %d events", len(got))
+	}
+}
+
+func TestEndChunkedEndsARefusedStreamAsTheWriterWould(t *testing.T) {
+	for _, tc := range []struct {
+		why  error
+		want string
+	}{
+		{ErrReset, "5\r\nid:\n\n\r\n0\r\n\r\n"},
+		{ErrClosed, "0\r\n\r\n"},
+		{ErrSlow, ""},
+	} {
+		t.Run(tc.why.Error(), func(t *testing.T) {
+			server, client := net.Pipe()
+			got := make(chan string, 1)
+			go func() {
+				b, _ := io.ReadAll(client)
+				got <- string(b)
+			}()
+			EndChunked(server, tc.why)
+			server.Close()
+			if g := <-got; g != tc.want {
+				t.Fatalf("EndChunked(%v) wrote %q, want %q", tc.why, g, tc.want)
+			}
+		})
 	}
 }
