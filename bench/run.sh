@@ -230,10 +230,30 @@ run_scenarios() {
 	scenario S4-floor S4 "net/http alone" -pubs 64 -duration 10s
 }
 
+# speed_change prints a note when the machine's speed, as the sha256 loop
+# of the calibrations before and after the run measured it, moved by more
+# than a tenth: the host then gave this VM more or less of its CPU midway.
+speed_change() {
+	local a b
+	a=$(sed -n 's/^sha256 \([0-9]*\) MB\/s.*/\1/p' <<<"$calibration_before")
+	b=$(sed -n 's/^sha256 \([0-9]*\) MB\/s.*/\1/p' <<<"$calibration_after")
+	[ -n "$a" ] && [ -n "$b" ] || return 0
+	if [ $((b * 10)) -lt $((a * 9)) ] || [ $((b * 9)) -gt $((a * 10)) ]; then
+		cat <<EOF
+- **The machine's speed changed during the run**: the sha256 loop on the
+  server's core went from $a to $b MB/s. The host gave this VM more or
+  less of its CPU midway, so the scenarios ran on two different machines
+  in effect; run again before comparing these figures with the targets
+  or with another run.
+EOF
+	fi
+}
+
 # write_notes keeps what the report says about this run, so that
 # --report-only can write it again.
 write_notes() {
-	cat >"$out/notes-run.md" <<EOF
+	speed_change >"$out/notes-run.md"
+	cat >>"$out/notes-run.md" <<EOF
 - Before the run the machine was ${busy_before}% busy (load average
   $load_before); the core busy shares in brackets show whether anything
   else competed for the two cores during each scenario. During the run
