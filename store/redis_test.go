@@ -496,6 +496,25 @@ func (j *journal) waitForReset(t *testing.T, before, fresh []string) {
 	}
 }
 
+// tailWithFiveFacts starts a Redis, a store whose tail loop (idle checks
+// every 100 ms) reports to a journal, and a second store as the writer,
+// which appends five facts; it returns once the tail reported them.
+func tailWithFiveFacts(t *testing.T) (srv *redistest.Server, s *Redis, writer *Redis, j *journal, want []string) {
+	t.Helper()
+	srv = redistest.Start(t)
+	j = &journal{}
+	s, err := openRedis(srv.URL(), Options{OnAppend: j.onAppend, OnReset: j.onReset}, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	writer = mustOpenRedis(t, srv, DefaultKeyPrefix, Options{})
+	mustAppend(t, writer, AppendRequest{Drafts: drafts(5, "old"), Batch: true})
+	want = []string{"1:old 0", "2:old 1", "3:old 2", "4:old 3", "5:old 4"}
+	j.waitFor(t, want)
+	return srv, s, writer, j, want
+}
+
 // TestRedisTailStartsOverWhenRedisLosesItsData restarts Redis without its
 // data, so seqs start from 1 again. The tail must not take the new facts
 // for the old ones, nor wait for ever for seqs it has passed: it reports a
@@ -511,17 +530,7 @@ func TestRedisTailStartsOverWhenRedisLosesItsData(t *testing.T) {
 		{"new seqs pass the old head", 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := redistest.Start(t)
-			j := &journal{}
-			s, err := openRedis(srv.URL(), Options{OnAppend: j.onAppend, OnReset: j.onReset}, 100*time.Millisecond)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			writer := mustOpenRedis(t, srv, DefaultKeyPrefix, Options{})
-			mustAppend(t, writer, AppendRequest{Drafts: drafts(5, "old"), Batch: true})
-			want := []string{"1:old 0", "2:old 1", "3:old 2", "4:old 3", "5:old 4"}
-			j.waitFor(t, want)
+			srv, _, writer, j, want := tailWithFiveFacts(t)
 
 			srv.RestartEmpty()
 			appendEventually(t, writer, AppendRequest{Drafts: drafts(tc.after, "new"), Batch: true})
@@ -549,17 +558,7 @@ func TestRedisTailStartsOverWhenRedisLosesItsData(t *testing.T) {
 // the epoch, as a Redis restored from an older copy of its data would. The
 // tail finds the head behind its own while idle and starts over.
 func TestRedisTailStartsOverWhenRedisGoesBack(t *testing.T) {
-	srv := redistest.Start(t)
-	j := &journal{}
-	s, err := openRedis(srv.URL(), Options{OnAppend: j.onAppend, OnReset: j.onReset}, 100*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	writer := mustOpenRedis(t, srv, DefaultKeyPrefix, Options{})
-	mustAppend(t, writer, AppendRequest{Drafts: drafts(5, "old"), Batch: true})
-	want := []string{"1:old 0", "2:old 1", "3:old 2", "4:old 3", "5:old 4"}
-	j.waitFor(t, want)
+	srv, s, writer, j, want := tailWithFiveFacts(t)
 
 	admin := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer admin.Close()
