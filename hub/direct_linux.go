@@ -16,7 +16,7 @@ import (
 )
 
 // yieldEvery is how many streams the writer serves before it lets other
-// goroutines run.
+// goroutines run, and checks whether the network is due its turn.
 const yieldEvery = 32
 
 // maxIovecs stays below the kernel's IOV_MAX (1024) with room for the chunk
@@ -54,6 +54,7 @@ type writer struct {
 	tickEvery time.Duration
 	wake      chan struct{}
 	quit      chan struct{}
+	turn      *netTurn
 	done      sync.WaitGroup
 	conns     map[uint64]*directConn
 	nextID    uint64
@@ -151,16 +152,23 @@ func startWriter(h *Hub, heartbeat time.Duration) (*writer, error) {
 		unix.Close(efd)
 		return nil, errors.Join(ErrUnsupported, err)
 	}
+	turn, err := newNetTurn()
+	if err != nil {
+		unix.Close(epfd)
+		unix.Close(efd)
+		return nil, errors.Join(ErrUnsupported, err)
+	}
 	w := &writer{
-		h: h, epfd: epfd, eventfd: efd,
+		h: h, epfd: epfd, eventfd: efd, turn: turn,
 		tickEvery: min(max(heartbeat/2, 10*time.Millisecond), time.Second),
 		wake:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 		conns:     make(map[uint64]*directConn),
 	}
-	w.done.Add(2)
+	w.done.Add(3)
 	go w.poll()
 	go w.run()
+	go turn.relay(w.done.Done)
 	return w, nil
 }
 
@@ -233,6 +241,7 @@ func (w *writer) poll() {
 // streams. It never holds the hub's lock while writing.
 func (w *writer) run() {
 	defer w.done.Done()
+	defer w.turn.close()
 	tick := time.NewTicker(w.tickEvery)
 	defer tick.Stop()
 	var dirty []*Subscriber
@@ -280,7 +289,11 @@ func (w *writer) run() {
 			if i%yieldEvery == yieldEvery-1 {
 				// A round over thousands of streams takes milliseconds of
 				// system calls: let request handlers (publishes) run.
-				runtime.Gosched()
+				if now := time.Now(); w.turn.due(now) {
+					w.turn.take(now)
+				} else {
+					runtime.Gosched()
+				}
 			}
 		}
 		clear(dirty)

@@ -8,7 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http/httputil"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -165,5 +167,45 @@ func TestTakenOverStreamEndsOnAGap(t *testing.T) {
 	h.Publish(events(2, 1))
 	if e := waitEnd(t, done); !errors.Is(e.why, ErrGap) {
 		t.Fatalf("ended with %v, want ErrGap", e.why)
+	}
+}
+
+// With one P, a goroutine the network woke runs only when the scheduler
+// polls the network; take makes it do so. Gosched alone would leave the
+// reader waiting for the runtime's monitor, which polls every 10 ms.
+func TestNetTurnRunsGoroutinesTheNetworkWoke(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	turn, err := newNetTurn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayed := make(chan struct{})
+	go turn.relay(func() { close(relayed) })
+
+	server, client := pair(t)
+	var got atomic.Bool
+	go func() {
+		b := make([]byte, 1)
+		if _, err := server.Read(b); err == nil {
+			got.Store(true)
+		}
+	}()
+	time.Sleep(10 * time.Millisecond) // the reader is parked in the poller
+	if _, err := client.Write([]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3 && !got.Load(); i++ {
+		turn.take(time.Now())
+		runtime.Gosched()
+	}
+	if !got.Load() {
+		t.Fatal("the reader did not run during the turns")
+	}
+
+	turn.close()
+	select {
+	case <-relayed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the relay did not end when the writer closed its end")
 	}
 }
