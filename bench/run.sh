@@ -318,6 +318,7 @@ write_report() {
 		-machine "$(nproc --all) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory" \
 		-kernel "$(uname -r)" -go "$(go version | cut -d' ' -f3-)" \
 		-commands "$out/commands.txt" -profile "$out/profile.md" -notes "$out/notes.md" \
+		-calibration "$out/calibration-before.json" -calibration "$out/calibration-after.json" \
 		"${results[@]}"
 	echo "wrote BENCHMARKS.md"
 }
@@ -330,10 +331,10 @@ only=("$@")
 prof_pid=
 prepare "$@"
 wait_quiet
-calibration_before=$("$out/loadgen" calibrate -cpu-a "$server_cpu" -cpu-b "$gen_cpu")
+calibration_before=$("$out/loadgen" calibrate -cpu-a "$server_cpu" -cpu-b "$gen_cpu" -json "$out/calibration-before.json")
 cpu_before=$(cpu_line)
 run_scenarios
 steal_during=$(steal_pct "$cpu_before" "$(cpu_line)")
-calibration_after=$("$out/loadgen" calibrate -cpu-a "$server_cpu" -cpu-b "$gen_cpu")
+calibration_after=$("$out/loadgen" calibrate -cpu-a "$server_cpu" -cpu-b "$gen_cpu" -json "$out/calibration-after.json")
 write_notes
 write_report

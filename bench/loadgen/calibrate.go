@@ -4,11 +4,13 @@ package main
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"time"
 
@@ -30,9 +32,11 @@ func calibrateCommand(args []string, stdout io.Writer) error {
 	rounds := fs.Int("rounds", 20000, "ping-pong round trips")
 	fanout := fs.Int("fanout", 1000, "connections of the fan-out floor (0 leaves it out)")
 	fanoutRounds := fs.Int("fanout-rounds", 50, "rounds of the fan-out floor")
+	jsonOut := fs.String("json", "", "file to write the figures to as well, for the report")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	var c Calibration
 	mbps, err := hashSpeed(*cpuA)
 	if err != nil {
 		return err
@@ -41,8 +45,9 @@ func calibrateCommand(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	c.SHA256MBps, c.RoundTripUs = mbps, float64(rtt.Nanoseconds())/1000
 	fmt.Fprintf(stdout, "sha256 %.0f MB/s on CPU %d; loopback TCP round trip %.1f µs between CPU %d and CPU %d",
-		mbps, *cpuA, float64(rtt.Nanoseconds())/1000, *cpuA, *cpuB)
+		mbps, *cpuA, c.RoundTripUs, *cpuA, *cpuB)
 	if *fanout > 0 {
 		wrote, read, err := fanoutFloor(*cpuA, *cpuB, *fanout, *fanoutRounds, fanoutEvent)
 		if err != nil {
@@ -50,9 +55,32 @@ func calibrateCommand(args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "; fan-out floor: one %d-byte write to each of %d connections takes %.1f ms (%.1f µs a write), the last byte is read %.1f ms after the first write",
 			fanoutEvent, *fanout, ms(wrote), float64(wrote.Nanoseconds())/1000/float64(*fanout), ms(read))
+		c.FanoutConns, c.FanoutWriteMs, c.FanoutReadMs = *fanout, ms(wrote), ms(read)
 	}
 	fmt.Fprintln(stdout)
+	if *jsonOut != "" {
+		b, err := json.MarshalIndent(c, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write calibration: %w", err)
+		}
+	}
 	return nil
+}
+
+// Calibration is what calibrate measured, as the report reads it.
+type Calibration struct {
+	SHA256MBps  float64 `json:"sha256_mbps"`
+	RoundTripUs float64 `json:"round_trip_us"`
+	// FanoutConns is 0 when the fan-out floor was left out.
+	FanoutConns int `json:"fanout_conns"`
+	// FanoutWriteMs is the median round of bare writes, one to each
+	// connection; FanoutReadMs the median time from a round's first write
+	// to the reader's last byte of it.
+	FanoutWriteMs float64 `json:"fanout_write_ms"`
+	FanoutReadMs  float64 `json:"fanout_read_ms"`
 }
 
 // fanoutEvent is the size of one fact's event in the benchmark's streams.

@@ -4,13 +4,17 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"testing"
 )
 
 func TestCalibratePrintsEveryFigure(t *testing.T) {
 	var out bytes.Buffer
-	args := []string{"-cpu-a", "0", "-cpu-b", "0", "-rounds", "200", "-fanout", "50", "-fanout-rounds", "3"}
+	path := filepath.Join(t.TempDir(), "calibration.json")
+	args := []string{"-cpu-a", "0", "-cpu-b", "0", "-rounds", "200", "-fanout", "50", "-fanout-rounds", "3", "-json", path}
 	if err := calibrateCommand(args, &out); err != nil {
 		t.Fatal(err)
 	}
@@ -19,6 +23,17 @@ func TestCalibratePrintsEveryFigure(t *testing.T) {
 		`the last byte is read [0-9]+\.[0-9] ms after the first write\n$`)
 	if !want.MatchString(out.String()) {
 		t.Fatalf("calibrate printed %q", out.String())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Calibration
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.SHA256MBps <= 0 || c.RoundTripUs <= 0 || c.FanoutConns != 50 || c.FanoutWriteMs <= 0 || c.FanoutReadMs <= 0 {
+		t.Fatalf("calibrate wrote %+v", c)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 type reportMeta struct {
 	Date, Machine, Kernel, GoVersion, Revision string
 	Commands, Profile, Notes                   string // contents of files
+	Calibrations                               []Calibration
 }
 
 func reportCommand(args []string) error {
@@ -31,6 +32,13 @@ func reportCommand(args []string) error {
 	fs.StringVar(&commands, "commands", "", "file holding the commands that were run")
 	fs.StringVar(&profile, "profile", "", "file holding a profile summary of the server")
 	fs.StringVar(&notes, "notes", "", "file holding remarks on the run (markdown)")
+	fs.Func("calibration", "file written by calibrate -json (repeat for before and after the run)", func(path string) error {
+		c, err := readCalibration(path)
+		if err == nil && c != nil {
+			m.Calibrations = append(m.Calibrations, *c)
+		}
+		return err
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +80,23 @@ func readOptional(path string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
+// readCalibration reads a file of calibrate -json; a missing one (a run
+// from before they were written) is nil.
+func readCalibration(path string) (*Calibration, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	var c Calibration
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return &c, nil
+}
+
 // readResults reads result files; a missing one (a scenario that failed)
 // is left out, so the report still shows the others.
 func readResults(paths []string) ([]*Result, error) {
@@ -100,7 +125,7 @@ func writeReport(w io.Writer, m reportMeta, results []*Result) {
 		"with the load generator (`bench/loadgen`) pinned to CPU 1.\n\n")
 	fmt.Fprintf(w, "| | |\n| --- | --- |\n| date | %s |\n| machine | %s |\n| kernel | %s |\n| Go | %s |\n| server revision | %s |\n\n",
 		m.Date, m.Machine, m.Kernel, m.GoVersion, m.Revision)
-	writeTargets(w, results)
+	writeTargets(w, results, m.Calibrations)
 	for _, kind := range []string{"S1", "S2", "S2L", "S3", "S4"} {
 		var rs []*Result
 		for _, r := range results {
