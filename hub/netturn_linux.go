@@ -39,10 +39,12 @@ func newNetTurn() (*netTurn, error) {
 }
 
 // relay passes each byte written to the pipe on to take. It ends when the
-// writer closes its end, and closes the read end.
+// writer closes its end, and closes the read end. It closes back too, so
+// that take can never wait for a relay that has ended.
 func (t *netTurn) relay(done func()) {
 	defer done()
 	defer t.r.Close()
+	defer close(t.back)
 	b := make([]byte, 16)
 	for {
 		if _, err := t.r.Read(b); err != nil {
