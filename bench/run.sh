@@ -4,7 +4,7 @@
 # It builds the server and the load generator (bench/loadgen), then runs
 # every scenario of issue 6 against a freshly started server on a loopback
 # port: the server pinned to CPU 0, the generator to CPU 1. Each scenario
-# is bounded in time; the whole run takes about three minutes.
+# is bounded in time; the whole run takes about eight minutes.
 #
 #   bench/run.sh                 # everything, then BENCHMARKS.md
 #   bench/run.sh S2 S3           # only these scenarios (BENCHMARKS.md still written)
@@ -212,22 +212,58 @@ run_scenarios() {
 	if [ "$(stat -f -c %T "$out")" = tmpfs ]; then
 		echo "run.sh: $out is on tmpfs: the bbolt figures will not include a real fsync" >&2
 	fi
-	scenario S1-10000 S1 memory: -subs 10000 -idle 10s
-	scenario S1-19000 S1 memory: -subs 19000 -idle 10s
-	scenario S2 S2 memory: -subs 1000 -facts 2000 -rate 200 -pubs 16
-	scenario S2L S2L memory: -subs 1000 -facts 400 -rate 20 -pubs 16
-	# S3 varies from run to run with how publishing and fan-out interleave
-	# on the server's single core: three runs, the report judges the median.
-	scenario S3 S3 memory: -subs 10000 -facts 200 -pubs 4
-	scenario S3-run2 S3 memory: -subs 10000 -facts 200 -pubs 4
-	scenario S3-run3 S3 memory: -subs 10000 -facts 200 -pubs 4
+	# Every scenario runs three times and the report judges the median: one
+	# run moves by 10 to 25% from the next on a VM whose host's speed
+	# varies, and now and then the host pauses it for tens of milliseconds.
+	local round suffix
+	for round in 1 2 3; do
+		suffix=$(run_suffix "$round")
+		scenario "S1-10000$suffix" S1 memory: -subs 10000 -idle 10s
+		scenario "S1-19000$suffix" S1 memory: -subs 19000 -idle 10s
+	done
+	for round in 1 2 3; do
+		suffix=$(run_suffix "$round")
+		scenario "S2$suffix" S2 memory: -subs 1000 -facts 2000 -rate 200 -pubs 16
+		scenario "S2L$suffix" S2L memory: -subs 1000 -facts 400 -rate 20 -pubs 16
+	done
+	# S3 also varies with how publishing and fan-out interleave on the
+	# server's single core.
+	for round in 1 2 3; do
+		scenario "S3$(run_suffix "$round")" S3 memory: -subs 10000 -facts 200 -pubs 4
+	done
 	scenario S3-goroutine S3 memory: -subs 10000 -facts 200 -pubs 4 -reader goroutine
-	scenario S4-memory S4 memory: -pubs 64 -duration 10s
-	rm -rf "$bolt_dir"
-	scenario S4-bolt S4 "bolt:${bolt_dir#"$root"/}/facts.db" -pubs 64 -duration 10s
-	rm -rf "$bolt_dir"
-	# What net/http and the kernel cost alone, for comparison with S4.
-	scenario S4-floor S4 "net/http alone" -pubs 64 -duration 10s
+	# S4 in turns with its floor, so that each round of the three sees the
+	# host at about the same speed.
+	for round in 1 2 3; do
+		suffix=$(run_suffix "$round")
+		scenario "S4-memory$suffix" S4 memory: -pubs 64 -duration 10s
+		rm -rf "$bolt_dir"
+		scenario "S4-bolt$suffix" S4 "bolt:${bolt_dir#"$root"/}/facts.db" -pubs 64 -duration 10s
+		rm -rf "$bolt_dir"
+		# What net/http and the kernel cost alone, for comparison.
+		scenario "S4-floor$suffix" S4 "net/http alone" -pubs 64 -duration 10s
+	done
+}
+
+# run_suffix N names the Nth run of a scenario: the first has no suffix.
+run_suffix() {
+	[ "$1" -eq 1 ] || echo "-run$1"
+}
+
+# report_names lists the runs, in the order the report shows them.
+report_names() {
+	local base round
+	for base in S1-10000 S1-19000 S2 S2L S3; do
+		for round in 1 2 3; do
+			echo "$base$(run_suffix "$round")"
+		done
+	done
+	echo S3-goroutine
+	for base in S4-memory S4-bolt S4-floor; do
+		for round in 1 2 3; do
+			echo "$base$(run_suffix "$round")"
+		done
+	done
 }
 
 # speed_change prints a note when the machine's speed, as the sha256 loop
@@ -268,16 +304,21 @@ write_notes() {
   with nothing but the system calls, read by one epoll loop on the other
   core, which is the least a round of S2 or S2L can take): before the run,
   ${calibration_before}; after it, ${calibration_after}.
-- The last row of the S4 table is not factstream: it is \`loadgen floor\`,
-  net/http answering each publish with a fixed 201 and doing nothing else,
-  pinned and driven the same way. The gap between it and \`memory:\` is
+- The *net/http alone* rows of the S4 table are not factstream: they are
+  \`loadgen floor\`, net/http answering each publish with a fixed 201 and
+  doing nothing else, pinned and driven the same way, each run right after
+  a \`memory:\` and a bbolt run. The gap between it and \`memory:\` is
   what factstream's own work costs per publish.
 - The generator reads subscribers with one epoll loop by default; S3 is run
   a second time with one goroutine per connection (\`-reader goroutine\`) to
   compare their cost: see the S3 table's *generator CPU µs per delivery*.
-- S3 varies from run to run: how many facts a stream finds queued per
-  write depends on how publishing and fan-out interleave on the server's
-  one core. The targets take the median of the three epoll runs.
+- Every scenario is run three times and the targets take the median run
+  (for S3, of the three epoll runs). On a VM the host's speed moves the
+  figures by 10 to 25% from one run to the next, and now and then it
+  pauses the VM for tens of milliseconds, which shows in a run's latency
+  maximum and p99; S3 also varies with how many facts a stream finds
+  queued per write, which depends on how publishing and fan-out
+  interleave on the server's one core.
 - The bbolt file of S4 lives in \`$rel_out/bolt\` on a $(stat -f -c %T "$out") file system.
 EOF
 	{
@@ -310,8 +351,11 @@ write_report() {
 		cat bench/analysis.md >>"$out/notes.md"
 	fi
 	local results=() name
-	for name in S1-10000 S1-19000 S2 S2L S3 S3-run2 S3-run3 S3-goroutine S4-memory S4-bolt S4-floor; do
-		[ "$name" != S4-floor ] || [ -f "$out/$name.json" ] || continue # older runs had none
+	for name in $(report_names); do
+		# A run from before the repeats has only the first of each.
+		if [[ "$name" == *-run* && ! -f "$out/$name.json" ]]; then
+			continue
+		fi
 		results+=("$out/$name.json")
 	done
 	"$out/loadgen" report -out BENCHMARKS.md -date "$run_date" -revision "$run_revision" \
