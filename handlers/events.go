@@ -105,10 +105,10 @@ func handleEvents(log *slog.Logger, subs Subscriptions, facts FactReader, o Stre
 		switch reason {
 		case endSlow:
 			log.LogAttrs(ctx, slog.LevelWarn, "slow subscriber disconnected",
-				slog.String("request_id", c.GetString("request_id")), slog.Uint64("last_seq", s.last))
+				slog.String("request_id", middleware.RequestIDOf(c)), slog.Uint64("last_seq", s.last))
 		case endStore:
 			log.LogAttrs(ctx, slog.LevelError, "stream ended by a store error",
-				slog.String("request_id", c.GetString("request_id")), slog.String("error", err.Error()))
+				slog.String("request_id", middleware.RequestIDOf(c)), slog.String("error", err.Error()))
 		}
 	}
 }
@@ -133,8 +133,8 @@ func takeOver(c *gin.Context, log *slog.Logger, subs Subscriptions, sub *hub.Sub
 	if err != nil {
 		return false // this writer cannot be taken over: keep the stream here
 	}
-	finish := middleware.DeferLog(c)
-	requestID, sent, last := c.GetString("request_id"), s.sent, s.last
+	finish := middleware.DeferLog(c, log)
+	requestID, sent, last := middleware.RequestIDOf(c), s.sent, s.last
 	err = subs.Attach(sub, hub.Stream{
 		Conn: conn, Last: last, Heartbeat: o.Heartbeat, WriteTimeout: o.WriteTimeout,
 		OnEnd: func(n int, why error) {

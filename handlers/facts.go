@@ -87,9 +87,11 @@ func handlePublish(log *slog.Logger, facts FactWriter, inFlight *keysInFlight, m
 			writeJSON(c, http.StatusCreated, store.AppendJSONArray(nil, res.Facts))
 			return
 		}
-		c.Header("Location", "/facts/"+res.Facts[0].ID)
-		// Sized for a typical fact, so the encoder does not grow it.
-		writeJSON(c, http.StatusCreated, res.Facts[0].AppendJSON(make([]byte, 0, 512)))
+		f := res.Facts[0]
+		c.Header("Location", "/facts/"+f.ID)
+		// Room for the members' names, the id and the time besides info
+		// and source: the encoder grows it only for escaped characters.
+		writeJSON(c, http.StatusCreated, f.AppendJSON(make([]byte, 0, len(f.Info)+len(f.Source)+160)))
 	}
 }
 

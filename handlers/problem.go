@@ -91,7 +91,7 @@ func writeError(c *gin.Context, log *slog.Logger, err error) {
 	ae := asAPIError(err)
 	if ae.status >= 500 {
 		log.LogAttrs(c.Request.Context(), slog.LevelError, "request failed",
-			slog.String("request_id", c.GetString("request_id")),
+			slog.String("request_id", middleware.RequestIDOf(c)),
 			slog.Int("status", ae.status), slog.String("error", err.Error()))
 	}
 	if ae.retryAfter > 0 {

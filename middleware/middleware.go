@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,7 +25,7 @@ const canonicalRequestID = "X-Request-Id"
 
 // RequestID gives every request an id: the client's X-Request-ID when it is
 // short and plain (so ids can be followed across services), a new one
-// otherwise. It is stored in the context under "request_id" and echoed.
+// otherwise. It is echoed in the response, and RequestIDOf reads it back.
 //
 // New ids are a random prefix, fixed per process, and a counter: unique
 // across instances and restarts without reading the system's random source
@@ -38,12 +39,22 @@ func RequestID() gin.HandlerFunc {
 			var buf [64]byte
 			id = string(strconv.AppendUint(append(buf[:0], prefix...), counter.Add(1), 10))
 		}
-		c.Set("request_id", id)
 		// Set directly under the canonical key: Header.Set would
 		// canonicalise the name on every request.
 		c.Writer.Header()[canonicalRequestID] = []string{id}
 		c.Next()
 	}
+}
+
+// RequestIDOf returns the id RequestID gave the request, or "" without
+// RequestID in the chain. It is read from the response header rather than
+// kept in the context: gin makes a map for a context's first key, which
+// was a tenth of what a publish cost in the handlers.
+func RequestIDOf(c *gin.Context) string {
+	if v := c.Writer.Header()[canonicalRequestID]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // plainID accepts ids that are safe to echo and log: no header or log
@@ -65,24 +76,28 @@ func plainID(id string) bool {
 // stream that is when it closes, with the events sent and why it ended.
 func AccessLog(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		line := &accessLine{log: log, start: time.Now()}
-		c.Set(accessLineKey, line)
+		start := time.Now()
 		c.Next()
-		if line.deferred {
-			return // the handler writes it when the stream ends
+		if v, ok := c.Get(deferredKey); ok {
+			v.(*deferredLine).started(start) // the stream writes it when it ends
+			return
 		}
 		if !log.Enabled(c.Request.Context(), levelOf(c.Writer.Status())) {
 			return
 		}
+		line := accessLine{log: log, start: start}
 		line.capture(c)
 		if n, ok := c.Get("events_sent"); ok {
 			line.attrs = append(line.attrs, slog.Any("events_sent", n), slog.String("stream_end", c.GetString("stream_end")))
 		}
-		line.write(c.Request.Context())
+		line.write(c.Request.Context(), time.Now())
 	}
 }
 
-const accessLineKey = "access_line"
+// deferredKey marks, in the context, a request whose line DeferLog took
+// over. Only streams defer, so the publishes that make up most requests
+// never give their context a key (and gin never makes it a map).
+const deferredKey = "access_log_deferred"
 
 // accessLine is a request's log line in the making.
 type accessLine struct {
@@ -90,21 +105,20 @@ type accessLine struct {
 	start    time.Time
 	attrs    []slog.Attr
 	status   int
-	deferred bool
-	duration int // index of duration_ms in attrs
+	duration int // index of duration_ms in attrs, set by write
 }
 
 func (l *accessLine) capture(c *gin.Context) {
 	l.status = c.Writer.Status()
 	l.attrs = append(l.attrs,
-		slog.String("request_id", c.GetString("request_id")),
+		slog.String("request_id", RequestIDOf(c)),
 		slog.String("method", c.Request.Method),
 		slog.String("path", c.Request.URL.Path),
 		slog.Int("status", l.status),
 	)
 	l.duration = len(l.attrs)
 	l.attrs = append(l.attrs,
-		slog.Float64("duration_ms", float64(time.Since(l.start).Microseconds())/1000),
+		slog.Attr{},
 		slog.Int("bytes", c.Writer.Size()),
 		slog.String("remote", c.ClientIP()),
 	)
@@ -113,7 +127,8 @@ func (l *accessLine) capture(c *gin.Context) {
 	}
 }
 
-func (l *accessLine) write(ctx context.Context) {
+func (l *accessLine) write(ctx context.Context, end time.Time) {
+	l.attrs[l.duration] = slog.Float64("duration_ms", float64(end.Sub(l.start).Microseconds())/1000)
 	l.log.LogAttrs(ctx, levelOf(l.status), "request", l.attrs...)
 }
 
@@ -126,25 +141,54 @@ func levelOf(status int) slog.Level {
 	return slog.LevelInfo
 }
 
+// deferredLine is the line of a stream that outlives its handler. The
+// stream may end, on the hub's writer, before AccessLog has handed over
+// the request's start time, or after: whichever comes second writes it.
+type deferredLine struct {
+	mu    sync.Mutex
+	line  accessLine
+	known bool // start is set
+	ended bool
+	end   time.Time
+}
+
+func (d *deferredLine) started(at time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.line.start, d.known = at, true
+	if d.ended {
+		d.line.write(context.Background(), d.end)
+	}
+}
+
+func (d *deferredLine) finish(eventsSent int, end string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ended {
+		return
+	}
+	d.ended, d.end = true, time.Now()
+	d.line.attrs = append(d.line.attrs, slog.Int("events_sent", eventsSent), slog.String("stream_end", end))
+	if d.known {
+		d.line.write(context.Background(), d.end)
+	}
+}
+
 // DeferLog takes a request's access log line over from AccessLog, for a
 // stream that outlives its handler (a connection taken over by the hub).
 // It captures the request now, since a gin.Context is reused once its
 // handler returns, and returns the function that writes the line, with
-// the stream's figures and the whole duration, when the stream ends.
-// Without AccessLog in the chain it returns a function that does nothing.
-func DeferLog(c *gin.Context) func(eventsSent int, end string) {
-	v, ok := c.Get(accessLineKey)
-	line, _ := v.(*accessLine)
-	if !ok || line == nil {
+// the stream's figures and the whole duration, when the stream ends; the
+// function may be called from any goroutine, once. Without AccessLog in
+// the chain the line is never written.
+func DeferLog(c *gin.Context, log *slog.Logger) func(eventsSent int, end string) {
+	d := &deferredLine{line: accessLine{log: log}}
+	d.line.capture(c)
+	if !log.Enabled(c.Request.Context(), levelOf(d.line.status)) {
 		return func(int, string) {}
 	}
-	line.deferred = true
-	line.capture(c)
-	return func(eventsSent int, end string) {
-		line.attrs[line.duration] = slog.Float64("duration_ms", float64(time.Since(line.start).Microseconds())/1000)
-		line.attrs = append(line.attrs, slog.Int("events_sent", eventsSent), slog.String("stream_end", end))
-		line.write(context.Background())
-	}
+	c.Set(deferredKey, d)
+	return d.finish
 }
 
 // Recover turns a panic in a handler into a logged 500 instead of a dead
@@ -161,7 +205,7 @@ func Recover(log *slog.Logger) gin.HandlerFunc {
 				panic(v)
 			}
 			log.LogAttrs(c.Request.Context(), slog.LevelError, "handler panicked",
-				slog.String("request_id", c.GetString("request_id")), slog.Any("panic", v))
+				slog.String("request_id", RequestIDOf(c)), slog.Any("panic", v))
 			if !c.Writer.Written() {
 				c.Set("problem", "internal")
 				c.Data(http.StatusInternalServerError, "application/problem+json",

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -21,7 +22,7 @@ func newEngine(log *slog.Logger, h gin.HandlerFunc) *gin.Engine {
 }
 
 func TestRequestIDIsEchoedOrMade(t *testing.T) {
-	r := newEngine(slog.New(slog.DiscardHandler), func(c *gin.Context) { c.String(200, c.GetString("request_id")) })
+	r := newEngine(slog.New(slog.DiscardHandler), func(c *gin.Context) { c.String(200, RequestIDOf(c)) })
 	cases := []struct {
 		name, sent string
 		keep       bool
@@ -90,5 +91,74 @@ func TestRecoverAnswers500AndLogs(t *testing.T) {
 	}
 	if strings.Contains(w.Body.String(), "boom") || !strings.Contains(buf.String(), "boom") {
 		t.Fatalf("panic value must be logged, not shown: body %s", w.Body.String())
+	}
+}
+
+// A stream's line is written once, when the stream ends, with its figures
+// and its whole duration: whether it ends while its handler still runs
+// (the client left at once) or long after.
+func TestDeferLogWritesTheStreamsLineWhenItEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		endInHandle bool
+	}{
+		{"EndsAfterTheHandler", false},
+		{"EndsBeforeTheHandlerReturns", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			log := slog.New(slog.NewJSONHandler(&buf, nil))
+			var finish func(int, string)
+			r := newEngine(log, func(c *gin.Context) {
+				c.Status(http.StatusOK)
+				finish = DeferLog(c, log)
+				time.Sleep(20 * time.Millisecond) // the stream's duration so far
+				if tc.endInHandle {
+					finish(2, "client-closed")
+				}
+			})
+			req := httptest.NewRequest("GET", "/", nil)
+			req.Header.Set(RequestIDHeader, "req-7")
+			r.ServeHTTP(httptest.NewRecorder(), req)
+			if !tc.endInHandle {
+				if buf.Len() != 0 {
+					t.Fatalf("logged before the stream ended: %s", buf.String())
+				}
+				finish(2, "client-closed")
+			}
+			finish(5, "again") // a second call changes nothing
+			lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+			if len(lines) != 1 {
+				t.Fatalf("%d log lines, want 1: %s", len(lines), buf.String())
+			}
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
+				t.Fatal(err)
+			}
+			for k, want := range map[string]any{"request_id": "req-7", "status": 200.0, "events_sent": 2.0, "stream_end": "client-closed"} {
+				if rec[k] != want {
+					t.Errorf("log %s = %v, want %v", k, rec[k], want)
+				}
+			}
+			if d, _ := rec["duration_ms"].(float64); d < 20 {
+				t.Errorf("duration_ms = %v, want the whole stream's (at least 20)", rec["duration_ms"])
+			}
+		})
+	}
+}
+
+// Without AccessLog in the chain nothing writes the line.
+func TestDeferLogWithoutAccessLog(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	r := gin.New()
+	r.Use(RequestID())
+	r.GET("/", func(c *gin.Context) {
+		c.Status(http.StatusOK)
+		DeferLog(c, log)(1, "client-closed")
+	})
+	r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	if buf.Len() != 0 {
+		t.Fatalf("logged without AccessLog: %s", buf.String())
 	}
 }
