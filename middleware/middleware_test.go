@@ -3,6 +3,7 @@ package middleware
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -63,20 +64,8 @@ func TestAccessLogWritesOneLinePerRequest(t *testing.T) {
 	req := httptest.NewRequest("GET", "/?access_token=secret", nil)
 	req.Header.Set(RequestIDHeader, "req-1")
 	r.ServeHTTP(httptest.NewRecorder(), req)
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 1 {
-		t.Fatalf("%d log lines, want 1: %s", len(lines), buf.String())
-	}
-	var rec map[string]any
-	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
-		t.Fatal(err)
-	}
-	for k, want := range map[string]any{"request_id": "req-1", "status": 200.0, "path": "/", "events_sent": 3.0, "stream_end": "client-closed"} {
-		if rec[k] != want {
-			t.Errorf("log %s = %v, want %v", k, rec[k], want)
-		}
-	}
-	if strings.Contains(lines[0], "secret") {
+	rec := onlyLogLine(t, &buf, map[string]any{"request_id": "req-1", "status": 200.0, "path": "/", "events_sent": 3.0, "stream_end": "client-closed"})
+	if strings.Contains(fmt.Sprint(rec), "secret") {
 		t.Error("the log line holds the query string")
 	}
 }
@@ -127,19 +116,7 @@ func TestDeferLogWritesTheStreamsLineWhenItEnds(t *testing.T) {
 				finish(2, "client-closed")
 			}
 			finish(5, "again") // a second call changes nothing
-			lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-			if len(lines) != 1 {
-				t.Fatalf("%d log lines, want 1: %s", len(lines), buf.String())
-			}
-			var rec map[string]any
-			if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
-				t.Fatal(err)
-			}
-			for k, want := range map[string]any{"request_id": "req-7", "status": 200.0, "events_sent": 2.0, "stream_end": "client-closed"} {
-				if rec[k] != want {
-					t.Errorf("log %s = %v, want %v", k, rec[k], want)
-				}
-			}
+			rec := onlyLogLine(t, &buf, map[string]any{"request_id": "req-7", "status": 200.0, "events_sent": 2.0, "stream_end": "client-closed"})
 			if d, _ := rec["duration_ms"].(float64); d < 20 {
 				t.Errorf("duration_ms = %v, want the whole stream's (at least 20)", rec["duration_ms"])
 			}
@@ -161,4 +138,24 @@ func TestDeferLogWithoutAccessLog(t *testing.T) {
 	if buf.Len() != 0 {
 		t.Fatalf("logged without AccessLog: %s", buf.String())
 	}
+}
+
+// onlyLogLine checks that buf holds one JSON log line with the fields of
+// want, and returns all its fields.
+func onlyLogLine(t *testing.T, buf *bytes.Buffer, want map[string]any) map[string]any {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("%d log lines, want 1: %s", len(lines), buf.String())
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range want {
+		if rec[k] != v {
+			t.Errorf("log %s = %v, want %v", k, rec[k], v)
+		}
+	}
+	return rec
 }
