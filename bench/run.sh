@@ -327,10 +327,12 @@ EOF
 	} >"$out/run.env"
 }
 
-# server_revision names the last commit of the server's code (bench/ and
-# BENCHMARKS.md left aside) and says when the work tree changes it.
+# server_revision names the last commit that changed what the server is
+# built from (tests, documentation, scripts and bench/ left aside) and says
+# when the work tree changes it.
 server_revision() {
-	local paths=(. ':(exclude)bench' ':(exclude)BENCHMARKS.md')
+	local paths=(. ':(exclude)bench' ':(exclude)tests' ':(exclude)scripts' ':(exclude).ci'
+		':(exclude,glob)**/*.md' ':(exclude,glob)**/*_test.go' ':(exclude,glob)**/testdata/**')
 	local rev
 	rev=$(git log -1 --format='%h (%cd)' --date=short -- "${paths[@]}" 2>/dev/null) || {
 		echo unknown
