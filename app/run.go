@@ -74,7 +74,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	h := hub.New(hub.Options{Buffer: cfg.ClientBuffer, MaxSubscribers: cfg.MaxClients})
 	defer h.Close()
-	st, err := store.Open(cfg.Store, store.Options{
+	st, err := openStore(cfg.Store, store.Options{
 		OnAppend: func(facts []store.Fact) {
 			// Nobody to tell, nothing to encode. Safe against a stream
 			// subscribing right now: it reads the store after it

@@ -15,6 +15,7 @@ import (
 	"factstream/hub"
 	"factstream/middleware"
 	"factstream/store"
+	"factstream/store/memory"
 )
 
 // BenchmarkPublish measures what factstream adds to net/http for one
@@ -23,7 +24,7 @@ import (
 // net/http's own request cycle are left out; bench/ measures those.
 func BenchmarkPublish(b *testing.B) {
 	h := hub.New(hub.Options{Buffer: 64, MaxSubscribers: 10})
-	st := store.NewMemory(store.Options{OnAppend: func(fs []store.Fact) {
+	st := memory.New(store.Options{OnAppend: func(fs []store.Fact) {
 		if h.Subscribers() > 0 { // as app.Run does
 			h.Publish(handlers.FactEvents(fs))
 		}

@@ -15,6 +15,7 @@ import (
 	"factstream/handlers"
 	"factstream/hub"
 	"factstream/store"
+	"factstream/store/memory"
 )
 
 // env is the API over a real memory store and hub, served by httptest.
@@ -27,7 +28,7 @@ type env struct {
 func newEnv(tb testing.TB, wrap func(handlers.Store) handlers.Store) *env {
 	tb.Helper()
 	h := hub.New(hub.Options{Buffer: 64, MaxSubscribers: 10})
-	st := store.NewMemory(store.Options{OnAppend: func(fs []store.Fact) { h.Publish(handlers.FactEvents(fs)) }})
+	st := memory.New(store.Options{OnAppend: func(fs []store.Fact) { h.Publish(handlers.FactEvents(fs)) }})
 	var hs handlers.Store = st
 	if wrap != nil {
 		hs = wrap(st)

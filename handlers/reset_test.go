@@ -11,6 +11,7 @@ import (
 	"factstream/handlers"
 	"factstream/hub"
 	"factstream/store"
+	"factstream/store/memory"
 )
 
 // TestStreamEndsByEmptyingTheLastEventIDOnReset ends every stream as the
@@ -22,7 +23,7 @@ func TestStreamEndsByEmptyingTheLastEventIDOnReset(t *testing.T) {
 	for _, proto := range []string{"HTTP/1.1", "HTTP/2.0"} {
 		t.Run(proto, func(t *testing.T) {
 			h := hub.New(hub.Options{Buffer: 64})
-			st := store.NewMemory(store.Options{OnAppend: func(fs []store.Fact) { h.Publish(handlers.FactEvents(fs)) }})
+			st := memory.New(store.Options{OnAppend: func(fs []store.Fact) { h.Publish(handlers.FactEvents(fs)) }})
 			srv := httptest.NewUnstartedServer(handlers.Routes(handlers.Deps{
 				Logger:   slog.New(slog.DiscardHandler),
 				Store:    st,

@@ -18,9 +18,9 @@ const (
 	MaxSourceLen = 2048
 )
 
-// timeLayout always carries microseconds, so created_at has a fixed shape
-// that sorts as text.
-const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
+// TimeLayout is how created_at is written: always with microseconds, so
+// that it has a fixed shape that sorts as text.
+const TimeLayout = "2006-01-02T15:04:05.000000Z07:00"
 
 // FieldError names one invalid field of a request and says what is wrong.
 type FieldError struct {

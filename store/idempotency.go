@@ -2,9 +2,10 @@ package store
 
 import "time"
 
-// idemRecord remembers what an idempotent append committed. The facts of one
-// append have contiguous seqs, so a range is enough to replay them.
-type idemRecord struct {
+// IdempotencyRecord remembers what an idempotent append committed, for the
+// backends to store under the key. The facts of one append have contiguous
+// seqs, so a range is enough to replay them.
+type IdempotencyRecord struct {
 	Hash  [32]byte  `json:"hash"`
 	First uint64    `json:"first"`
 	Last  uint64    `json:"last"`
@@ -12,14 +13,16 @@ type idemRecord struct {
 	At    time.Time `json:"at"`
 }
 
-func (r idemRecord) expired(now time.Time) bool {
+// Expired reports whether the record is older than IdempotencyTTL at now.
+func (r IdempotencyRecord) Expired(now time.Time) bool {
 	return now.Sub(r.At) >= IdempotencyTTL
 }
 
-// replayOf decides whether req replays an earlier append recorded as rec
-// (found reports whether a record exists for its key).
-func replayOf(req AppendRequest, rec idemRecord, found bool, now time.Time) (bool, error) {
-	if req.Idem == nil || !found || rec.expired(now) {
+// ReplayOf decides whether req replays an earlier append recorded as rec
+// (found reports whether a record exists for its key). The same key with
+// another body is ErrIdempotencyMismatch.
+func ReplayOf(req AppendRequest, rec IdempotencyRecord, found bool, now time.Time) (bool, error) {
+	if req.Idem == nil || !found || rec.Expired(now) {
 		return false, nil
 	}
 	if rec.Hash != req.Idem.Hash {
@@ -28,8 +31,9 @@ func replayOf(req AppendRequest, rec idemRecord, found bool, now time.Time) (boo
 	return true, nil
 }
 
-// newFacts builds the facts of req starting right after last.
-func newFacts(req AppendRequest, last uint64, now time.Time) ([]Fact, error) {
+// NewFacts builds the facts of req, with new ids, seqs starting right after
+// last and created_at now.
+func NewFacts(req AppendRequest, last uint64, now time.Time) ([]Fact, error) {
 	facts := make([]Fact, len(req.Drafts))
 	for i, d := range req.Drafts {
 		f, err := newFact(last+uint64(i)+1, d, now)
@@ -41,8 +45,10 @@ func newFacts(req AppendRequest, last uint64, now time.Time) ([]Fact, error) {
 	return facts, nil
 }
 
-func recordOf(req AppendRequest, facts []Fact, now time.Time) idemRecord {
-	return idemRecord{
+// NewIdempotencyRecord is the record of req committing facts (at least one)
+// at now. req.Idem must be set.
+func NewIdempotencyRecord(req AppendRequest, facts []Fact, now time.Time) IdempotencyRecord {
+	return IdempotencyRecord{
 		Hash:  req.Idem.Hash,
 		First: facts[0].Seq,
 		Last:  facts[len(facts)-1].Seq,

@@ -19,7 +19,7 @@ func (f Fact) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `,"source":`...)
 	dst = appendJSONString(dst, f.Source)
 	dst = append(dst, `,"created_at":"`...)
-	dst = f.CreatedAt.UTC().AppendFormat(dst, timeLayout)
+	dst = f.CreatedAt.UTC().AppendFormat(dst, TimeLayout)
 	return append(dst, '"', '}')
 }
 

@@ -16,7 +16,7 @@ func FuzzAppendJSONMatchesEncodingJSON(f *testing.F) {
 		fact := Fact{ID: "0192f0c4-6a2e-7c1a-9d5e-3b8c2f1e4a77", Seq: seq, Info: info, Source: source,
 			CreatedAt: time.Unix(0, nanos).UTC().Truncate(time.Microsecond)}
 		want, err := json.Marshal(factJSON{ID: fact.ID, Seq: seq, Info: info, Source: source,
-			CreatedAt: fact.CreatedAt.Format(timeLayout)})
+			CreatedAt: fact.CreatedAt.Format(TimeLayout)})
 		if err != nil {
 			t.Fatal(err)
 		}

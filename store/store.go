@@ -1,5 +1,8 @@
 // Package store holds facts: the domain types, the Store contract every
-// backend honours, and its implementations (memory, bbolt file, Redis).
+// backend honours, and what the backends share (validation, JSON encoding,
+// idempotency records). The backends live in packages of their own
+// (store/memory, store/bolt, store/redis), and store/storetest holds the
+// contract suite each of them passes.
 //
 // A store assigns each fact its seq, id and creation time when it commits, and
 // reports every committed fact, in seq order and exactly once, to the

@@ -19,6 +19,7 @@ import (
 
 	"factstream/app"
 	"factstream/store"
+	"factstream/store/bolt"
 )
 
 // browserConfig is the test configuration with a short SSE retry, so a
@@ -210,7 +211,8 @@ func TestDashboardSurvivesRestart(t *testing.T) {
 	browser := startBrowser(t)
 	cfg := browserConfig(t)
 	cfg.Addr = freePort(t)
-	cfg.Store = "bolt:" + filepath.Join(t.TempDir(), "facts.db")
+	path := filepath.Join(t.TempDir(), "facts.db")
+	cfg.Store = "bolt:" + path
 	srv := startServer(t, cfg)
 	a := postFact(t, srv.URL, "before-restart-1")
 	b := postFact(t, srv.URL, "before-restart-2")
@@ -225,7 +227,7 @@ func TestDashboardSurvivesRestart(t *testing.T) {
 	}
 
 	// Facts committed while the page is cut off, straight into the file.
-	st, err := store.Open(cfg.Store, store.Options{})
+	st, err := bolt.Open(path, store.Options{})
 	if err != nil {
 		t.Fatalf("open the stopped server's store: %v", err)
 	}

@@ -1,4 +1,5 @@
-package store
+// Package memory is the in-process store: fast, and gone on exit.
+package memory
 
 import (
 	"context"
@@ -7,12 +8,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"factstream/store"
 )
 
-// Memory keeps facts in process memory. It is fast and forgets everything on
+// Store keeps facts in process memory. It is fast and forgets everything on
 // exit; use it for tests, demos and benchmarks.
-type Memory struct {
-	onAppend func([]Fact)
+type Store struct {
+	onAppend func([]store.Fact)
 
 	mu    sync.RWMutex
 	facts factLog
@@ -20,66 +23,66 @@ type Memory struct {
 	// one process do: Get then searches facts. Built in full the first
 	// time an id breaks that order, and kept from then on.
 	byID     map[string]uint64
-	idem     map[string]idemRecord
+	idem     map[string]store.IdempotencyRecord
 	idemFIFO []string // keys in insertion order, for expiry
 	closed   bool
 }
 
-// NewMemory returns an empty in-memory store.
-func NewMemory(opts Options) *Memory {
-	return &Memory{
+// New returns an empty in-memory store.
+func New(opts store.Options) *Store {
+	return &Store{
 		onAppend: opts.OnAppend,
-		idem:     make(map[string]idemRecord),
+		idem:     make(map[string]store.IdempotencyRecord),
 	}
 }
 
-// Append implements Store.
-func (m *Memory) Append(ctx context.Context, req AppendRequest) (AppendResult, error) {
+// Append implements store.Store.
+func (m *Store) Append(ctx context.Context, req store.AppendRequest) (store.AppendResult, error) {
 	if len(req.Drafts) == 0 {
-		return AppendResult{}, fmt.Errorf("append: no drafts")
+		return store.AppendResult{}, fmt.Errorf("append: no drafts")
 	}
 	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return AppendResult{}, ErrClosed
+		return store.AppendResult{}, store.ErrClosed
 	}
 	m.expireIdem(now)
 	if req.Idem != nil {
 		rec, found := m.idem[req.Idem.Key]
-		replay, err := replayOf(req, rec, found, now)
+		replay, err := store.ReplayOf(req, rec, found, now)
 		if err != nil {
-			return AppendResult{}, err
+			return store.AppendResult{}, err
 		}
 		if replay {
 			facts := m.facts.copyRange(rec.First-1, rec.Last)
-			return AppendResult{Facts: facts, Batch: rec.Batch, Replayed: true}, nil
+			return store.AppendResult{Facts: facts, Batch: rec.Batch, Replayed: true}, nil
 		}
 	}
-	facts, err := newFacts(req, m.facts.len(), now)
+	facts, err := store.NewFacts(req, m.facts.len(), now)
 	if err != nil {
-		return AppendResult{}, err
+		return store.AppendResult{}, err
 	}
 	for _, f := range facts {
 		m.index(f)
 		m.facts.add(f)
 	}
 	if req.Idem != nil {
-		m.idem[req.Idem.Key] = recordOf(req, facts, now)
+		m.idem[req.Idem.Key] = store.NewIdempotencyRecord(req, facts, now)
 		m.idemFIFO = append(m.idemFIFO, req.Idem.Key)
 	}
 	// Still under the lock, so listeners see appends in seq order.
 	if m.onAppend != nil {
 		m.onAppend(facts)
 	}
-	return AppendResult{Facts: facts, Batch: req.Batch}, nil
+	return store.AppendResult{Facts: facts, Batch: req.Batch}, nil
 }
 
-func (m *Memory) expireIdem(now time.Time) {
+func (m *Store) expireIdem(now time.Time) {
 	for len(m.idemFIFO) > 0 {
 		key := m.idemFIFO[0]
 		rec, ok := m.idem[key]
-		if ok && !rec.expired(now) {
+		if ok && !rec.Expired(now) {
 			return
 		}
 		if ok {
@@ -89,8 +92,8 @@ func (m *Memory) expireIdem(now time.Time) {
 	}
 }
 
-// Range implements Store.
-func (m *Memory) Range(ctx context.Context, after, upTo uint64, limit int) ([]Fact, error) {
+// Range implements store.Store.
+func (m *Store) Range(ctx context.Context, after, upTo uint64, limit int) ([]store.Fact, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	end := m.facts.len()
@@ -106,35 +109,35 @@ func (m *Memory) Range(ctx context.Context, after, upTo uint64, limit int) ([]Fa
 	return m.facts.copyRange(after, end), nil
 }
 
-// Before implements Store.
-func (m *Memory) Before(ctx context.Context, before uint64, limit int) ([]Fact, error) {
+// Before implements store.Store.
+func (m *Store) Before(ctx context.Context, before uint64, limit int) ([]store.Fact, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	top := m.facts.len() // highest seq included
 	if before != 0 && before-1 < top {
 		top = before - 1
 	}
-	var out []Fact
+	var out []store.Fact
 	for seq := top; seq >= 1 && len(out) < limit; seq-- {
 		out = append(out, *m.facts.at(seq))
 	}
 	return out, nil
 }
 
-// Get implements Store.
-func (m *Memory) Get(ctx context.Context, id string) (Fact, error) {
+// Get implements store.Store.
+func (m *Store) Get(ctx context.Context, id string) (store.Fact, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	seq, ok := m.lookup(id)
 	if !ok {
-		return Fact{}, ErrNotFound
+		return store.Fact{}, store.ErrNotFound
 	}
 	return *m.facts.at(seq), nil
 }
 
 // index records f's id before f is added, building byID if f breaks the
 // order of ids.
-func (m *Memory) index(f Fact) {
+func (m *Store) index(f store.Fact) {
 	if m.byID == nil {
 		n := m.facts.len()
 		if n == 0 || m.facts.at(n).ID < f.ID {
@@ -148,7 +151,7 @@ func (m *Memory) index(f Fact) {
 	m.byID[f.ID] = f.Seq
 }
 
-func (m *Memory) lookup(id string) (uint64, bool) {
+func (m *Store) lookup(id string) (uint64, bool) {
 	if m.byID != nil {
 		seq, ok := m.byID[id]
 		return seq, ok
@@ -158,33 +161,33 @@ func (m *Memory) lookup(id string) (uint64, bool) {
 	return uint64(i) + 1, found
 }
 
-// Stats implements Store.
-func (m *Memory) Stats(ctx context.Context) (Stats, error) {
+// Stats implements store.Store.
+func (m *Store) Stats(ctx context.Context) (store.Stats, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	n := m.facts.len()
-	return Stats{Count: n, LastSeq: n}, nil
+	return store.Stats{Count: n, LastSeq: n}, nil
 }
 
-// Ping implements Store.
-func (m *Memory) Ping(ctx context.Context) error {
+// Ping implements store.Store.
+func (m *Store) Ping(ctx context.Context) error {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.closed {
-		return ErrClosed
+		return store.ErrClosed
 	}
 	return nil
 }
 
-// Close implements Store.
-func (m *Memory) Close() error {
+// Close implements store.Store.
+func (m *Store) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed = true
 	return nil
 }
 
-var _ Store = (*Memory)(nil)
+var _ store.Store = (*Store)(nil)
 
 // factLogChunk is how many facts one chunk of a factLog holds.
 const factLogChunk = 4096
@@ -193,19 +196,19 @@ const factLogChunk = 4096
 // never copies what it holds, and a long one is not one huge allocation
 // for the garbage collector to replace.
 type factLog struct {
-	chunks [][]Fact
+	chunks [][]store.Fact
 	n      uint64
 }
 
 func (l *factLog) len() uint64 { return l.n }
 
 // at returns the fact with seq, 1 <= seq <= len().
-func (l *factLog) at(seq uint64) *Fact {
+func (l *factLog) at(seq uint64) *store.Fact {
 	i := seq - 1
 	return &l.chunks[i/factLogChunk][i%factLogChunk]
 }
 
-func (l *factLog) add(f Fact) {
+func (l *factLog) add(f store.Fact) {
 	if l.n%factLogChunk == 0 {
 		l.chunks = append(l.chunks, nil) // grows by append up to factLogChunk
 	}
@@ -215,8 +218,8 @@ func (l *factLog) add(f Fact) {
 }
 
 // copyRange returns a copy of the facts with seqs after+1 to end.
-func (l *factLog) copyRange(after, end uint64) []Fact {
-	out := make([]Fact, 0, end-after)
+func (l *factLog) copyRange(after, end uint64) []store.Fact {
+	out := make([]store.Fact, 0, end-after)
 	for seq := after + 1; seq <= end; seq++ {
 		out = append(out, *l.at(seq))
 	}

@@ -1,10 +1,13 @@
-package store
+package memory
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"testing"
+
+	"factstream/store"
+	"factstream/store/storetest"
 )
 
 // The memory store finds facts by id with a binary search while ids
@@ -21,14 +24,14 @@ func TestMemoryGetWhateverTheOrderOfIDs(t *testing.T) {
 		{"an id out of order early", 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := NewMemory(Options{})
+			m := New(store.Options{})
 			ids := make([]string, n+1)
 			for seq := 1; seq <= n; seq++ {
 				ids[seq] = fmt.Sprintf("id-%08d", seq)
 				if seq == tc.breakAt {
 					ids[seq] = "id-0" // sorts before every other id
 				}
-				f := Fact{ID: ids[seq], Seq: uint64(seq)}
+				f := store.Fact{ID: ids[seq], Seq: uint64(seq)}
 				m.index(f)
 				m.facts.add(f)
 			}
@@ -42,10 +45,18 @@ func TestMemoryGetWhateverTheOrderOfIDs(t *testing.T) {
 				}
 			}
 			for _, missing := range []string{"", "id-00000000x", "id-99999999", "zz"} {
-				if _, err := m.Get(context.Background(), missing); !errors.Is(err, ErrNotFound) {
-					t.Errorf("Get(%q): %v, want ErrNotFound", missing, err)
+				if _, err := m.Get(context.Background(), missing); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("Get(%q): %v, want store.ErrNotFound", missing, err)
 				}
 			}
 		})
 	}
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, opts store.Options) store.Store {
+		s := New(opts)
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }

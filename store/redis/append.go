@@ -1,4 +1,4 @@
-package store
+package redis
 
 import (
 	"context"
@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	goredis "github.com/redis/go-redis/v9"
+
+	"factstream/store"
 )
 
 // epochLua is the part of the scripts below that names the stream's life:
@@ -72,40 +74,40 @@ end
 return {'ok', string.format('%d', last + 1)}
 `
 
-// redisScripts are the Lua scripts of one store. Each *redis.Script caches
+// redisScripts are the Lua scripts of one store. Each *goredis.Script caches
 // its SHA, so they belong to the store rather than to the package.
 type redisScripts struct {
-	head           *redis.Script
-	append         *redis.Script
-	reportClients  *redis.Script
-	clusterClients *redis.Script
+	head           *goredis.Script
+	append         *goredis.Script
+	reportClients  *goredis.Script
+	clusterClients *goredis.Script
 }
 
 func newRedisScripts() redisScripts {
 	return redisScripts{
-		head:           redis.NewScript(headLua),
-		append:         redis.NewScript(appendLua),
-		reportClients:  redis.NewScript(reportClientsLua),
-		clusterClients: redis.NewScript(clusterClientsLua),
+		head:           goredis.NewScript(headLua),
+		append:         goredis.NewScript(appendLua),
+		reportClients:  goredis.NewScript(reportClientsLua),
+		clusterClients: goredis.NewScript(clusterClientsLua),
 	}
 }
 
-// Append implements Store. It succeeds only once Redis has acknowledged the
+// Append implements store.Store. It succeeds only once Redis has acknowledged the
 // script; with appendfsync always that means the facts are on disk. When the
 // reply is lost (timeout) the append may still have committed: the caller
-// gets ErrUnavailable, and a retry with the same idempotency key is safe.
-func (r *Redis) Append(ctx context.Context, req AppendRequest) (AppendResult, error) {
+// gets store.ErrUnavailable, and a retry with the same idempotency key is safe.
+func (r *Store) Append(ctx context.Context, req store.AppendRequest) (store.AppendResult, error) {
 	if len(req.Drafts) == 0 {
-		return AppendResult{}, fmt.Errorf("append: no drafts")
+		return store.AppendResult{}, fmt.Errorf("append: no drafts")
 	}
 	r.mu.RLock()
 	if r.closed {
 		r.mu.RUnlock()
-		return AppendResult{}, ErrClosed
+		return store.AppendResult{}, store.ErrClosed
 	}
 	if err := r.checkStarted(); err != nil {
 		r.mu.RUnlock()
-		return AppendResult{}, err
+		return store.AppendResult{}, err
 	}
 	r.inflight.Add(1)
 	r.mu.RUnlock()
@@ -114,35 +116,35 @@ func (r *Redis) Append(ctx context.Context, req AppendRequest) (AppendResult, er
 	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
 	defer cancel()
 	now := time.Now()
-	facts, err := newFacts(req, 0, now)
+	facts, err := store.NewFacts(req, 0, now)
 	if err != nil {
-		return AppendResult{}, err
+		return store.AppendResult{}, err
 	}
 	keys, args := r.appendArgs(req, facts)
 	reply, err := r.scripts.append.Run(ctx, r.rdb, keys, args...).StringSlice()
 	if err != nil {
-		return AppendResult{}, r.wrap("append", err)
+		return store.AppendResult{}, r.wrap("append", err)
 	}
 	switch {
 	case len(reply) == 2 && reply[0] == "ok":
 		first, err := seqOf(reply[1])
 		if err != nil {
-			return AppendResult{}, err
+			return store.AppendResult{}, err
 		}
 		for i := range facts {
 			facts[i].Seq = first + uint64(i)
 		}
-		return AppendResult{Facts: facts, Batch: req.Batch}, nil
+		return store.AppendResult{Facts: facts, Batch: req.Batch}, nil
 	case len(reply) == 4 && reply[0] == "replay":
 		return r.replay(ctx, reply[1], reply[2], reply[3] == "1")
 	case len(reply) == 1 && reply[0] == "mismatch":
-		return AppendResult{}, ErrIdempotencyMismatch
+		return store.AppendResult{}, store.ErrIdempotencyMismatch
 	default:
-		return AppendResult{}, fmt.Errorf("append: unexpected script reply %q", reply)
+		return store.AppendResult{}, fmt.Errorf("append: unexpected script reply %q", reply)
 	}
 }
 
-func (r *Redis) appendArgs(req AppendRequest, facts []Fact) (keys []string, args []any) {
+func (r *Store) appendArgs(req store.AppendRequest, facts []store.Fact) (keys []string, args []any) {
 	keys = []string{r.keys.stream, r.keys.ids, r.keys.epoch}
 	args = make([]any, 0, 3+4*len(facts))
 	if req.Idem != nil {
@@ -155,34 +157,34 @@ func (r *Redis) appendArgs(req AppendRequest, facts []Fact) (keys []string, args
 	if req.Batch {
 		batch = "1"
 	}
-	args = append(args, batch, IdempotencyTTL.Milliseconds())
+	args = append(args, batch, store.IdempotencyTTL.Milliseconds())
 	for _, f := range facts {
-		args = append(args, f.ID, f.Info, f.Source, f.CreatedAt.Format(timeLayout))
+		args = append(args, f.ID, f.Info, f.Source, f.CreatedAt.Format(store.TimeLayout))
 	}
 	return keys, args
 }
 
 // replay reads back the facts an earlier append with the same key committed.
 // Facts never change once written, so reading them after the script is safe.
-func (r *Redis) replay(ctx context.Context, first, last string, batch bool) (AppendResult, error) {
+func (r *Store) replay(ctx context.Context, first, last string, batch bool) (store.AppendResult, error) {
 	lo, err := seqOf(first)
 	if err != nil {
-		return AppendResult{}, err
+		return store.AppendResult{}, err
 	}
 	hi, err := seqOf(last)
 	if err != nil {
-		return AppendResult{}, err
+		return store.AppendResult{}, err
 	}
 	msgs, err := r.rdb.XRange(ctx, r.keys.stream, streamID(lo), streamID(hi)).Result()
 	if err != nil {
-		return AppendResult{}, r.wrap("read replayed facts", err)
+		return store.AppendResult{}, r.wrap("read replayed facts", err)
 	}
 	facts, err := decodeEntries(msgs)
 	if err != nil {
-		return AppendResult{}, err
+		return store.AppendResult{}, err
 	}
 	if uint64(len(facts)) != hi-lo+1 {
-		return AppendResult{}, fmt.Errorf("replay: idempotency record names seqs %d..%d, found %d facts", lo, hi, len(facts))
+		return store.AppendResult{}, fmt.Errorf("replay: idempotency record names seqs %d..%d, found %d facts", lo, hi, len(facts))
 	}
-	return AppendResult{Facts: facts, Batch: batch, Replayed: true}, nil
+	return store.AppendResult{Facts: facts, Batch: batch, Replayed: true}, nil
 }

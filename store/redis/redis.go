@@ -1,4 +1,6 @@
-package store
+// Package redis is the store in a Redis Stream that several instances
+// share.
+package redis
 
 import (
 	"context"
@@ -10,8 +12,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"factstream/store"
 )
 
 // DefaultKeyPrefix namespaces a Redis store's keys when Options.KeyPrefix is
@@ -30,7 +34,7 @@ const (
 	redisOpTimeout = 1800 * time.Millisecond
 )
 
-// Redis keeps facts in a Redis Stream shared by every instance that opens the
+// Store keeps facts in a Redis Stream shared by every instance that opens the
 // same URL and key prefix. The stream entry id of a fact is "<seq>-0", so
 // reading by seq is a direct XRANGE. Appends run as one Lua script that
 // assigns seqs, appends, indexes ids and records the idempotency key, so seqs
@@ -40,14 +44,14 @@ const (
 // it reported), so an instance sees the facts every instance commits, in seq
 // order, exactly once. The loop outlives Redis outages and resumes from its
 // last seq.
-type Redis struct {
-	rdb      *redis.Client
-	tailRdb  *redis.Client // dedicated to the blocking XREAD, closed to end it
+type Store struct {
+	rdb      *goredis.Client
+	tailRdb  *goredis.Client // dedicated to the blocking XREAD, closed to end it
 	keys     redisKeys
-	onAppend func([]Fact)
+	onAppend func([]store.Fact)
 	onReset  func()
 	scripts  redisScripts
-	// presenceTTL is PresenceTTL; tests shorten it.
+	// presenceTTL is store.PresenceTTL; tests shorten it.
 	presenceTTL time.Duration
 	tailBlock   time.Duration // how long one XREAD waits
 
@@ -93,21 +97,20 @@ func newRedisKeys(prefix string) redisKeys {
 	}
 }
 
-// OpenRedis opens the Redis store at url ("redis://host:port/db", or
+// Open opens the Redis store at url ("redis://host:port/db", or
 // rediss:// for TLS) and starts the tail loop from the current head. When
 // Redis cannot be reached yet, the store opens anyway and answers
-// ErrUnavailable until Redis has answered once, as during an outage;
+// store.ErrUnavailable until Redis has answered once, as during an outage;
 // a Redis that refuses the credentials or the database number is an
 // error at once, since waiting cannot mend it. A key_prefix query parameter in url
 // ("redis://redis:6379/0?key_prefix=app1:") overrides opts.KeyPrefix, so
 // the one store setting can say everything about the store.
-func OpenRedis(url string, opts Options) (*Redis, error) {
-	return openRedis(url, opts, tailBlock)
+func Open(url string, opts store.Options) (*Store, error) {
+	return open(url, opts, tailBlock)
 }
 
-// openRedis is OpenRedis with the tail loop's block time, which tests
-// shorten.
-func openRedis(url string, opts Options, block time.Duration) (*Redis, error) {
+// open is Open with the tail loop's block time, which tests shorten.
+func open(url string, opts store.Options, block time.Duration) (*Store, error) {
 	url, prefix, err := splitKeyPrefix(url)
 	if err != nil {
 		return nil, fmt.Errorf("open redis store: %w", err)
@@ -115,13 +118,13 @@ func openRedis(url string, opts Options, block time.Duration) (*Redis, error) {
 	if prefix != "" {
 		opts.KeyPrefix = prefix
 	}
-	ropts, err := redis.ParseURL(url)
+	ropts, err := goredis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("open redis store: parse url: %w", err)
 	}
 	tuneRedisOptions(ropts)
-	r := &Redis{
-		rdb:      redis.NewClient(ropts),
+	r := &Store{
+		rdb:      goredis.NewClient(ropts),
 		keys:     newRedisKeys(opts.KeyPrefix),
 		onAppend: opts.OnAppend,
 		onReset:  opts.OnReset,
@@ -129,7 +132,7 @@ func openRedis(url string, opts Options, block time.Duration) (*Redis, error) {
 		tailDone: make(chan struct{}),
 		started:  make(chan struct{}),
 
-		presenceTTL: PresenceTTL,
+		presenceTTL: store.PresenceTTL,
 		tailBlock:   block,
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
@@ -152,7 +155,7 @@ func openRedis(url string, opts Options, block time.Duration) (*Redis, error) {
 	}
 	tailOpts := *ropts
 	tailOpts.PoolSize, tailOpts.MinIdleConns = 1, 0
-	r.tailRdb = redis.NewClient(&tailOpts)
+	r.tailRdb = goredis.NewClient(&tailOpts)
 	if reached {
 		close(r.started)
 	}
@@ -165,7 +168,7 @@ func openRedis(url string, opts Options, block time.Duration) (*Redis, error) {
 // Anything else at start-up (refused connections, timeouts, LOADING) is
 // Redis not being there yet.
 func refusesConfig(err error) bool {
-	var rerr redis.Error
+	var rerr goredis.Error
 	if !errors.As(err, &rerr) {
 		return false
 	}
@@ -197,7 +200,7 @@ func splitKeyPrefix(raw string) (rest, prefix string, err error) {
 
 // tuneRedisOptions makes every call fail fast when Redis is away. Retries are
 // off: a retried append script whose first reply was lost would commit twice.
-func tuneRedisOptions(o *redis.Options) {
+func tuneRedisOptions(o *goredis.Options) {
 	o.DialTimeout = redisDialTimeout
 	o.DialerRetries = 1
 	o.ReadTimeout = redisReadTimeout
@@ -213,12 +216,12 @@ func tuneRedisOptions(o *redis.Options) {
 
 // op bounds one store call and refuses it once the store is closed, or
 // while Redis has not been reached since start-up.
-func (r *Redis) op(ctx context.Context) (context.Context, context.CancelFunc, error) {
+func (r *Store) op(ctx context.Context) (context.Context, context.CancelFunc, error) {
 	r.mu.RLock()
 	closed := r.closed
 	r.mu.RUnlock()
 	if closed {
-		return nil, nil, ErrClosed
+		return nil, nil, store.ErrClosed
 	}
 	if err := r.checkStarted(); err != nil {
 		return nil, nil, err
@@ -227,7 +230,7 @@ func (r *Redis) op(ctx context.Context) (context.Context, context.CancelFunc, er
 	return ctx, cancel, nil
 }
 
-func (r *Redis) checkStarted() error {
+func (r *Store) checkStarted() error {
 	select {
 	case <-r.started:
 		return nil
@@ -236,8 +239,8 @@ func (r *Redis) checkStarted() error {
 	}
 }
 
-// Range implements Store.
-func (r *Redis) Range(ctx context.Context, after, upTo uint64, limit int) ([]Fact, error) {
+// Range implements store.Store.
+func (r *Store) Range(ctx context.Context, after, upTo uint64, limit int) ([]store.Fact, error) {
 	if limit <= 0 || (upTo != 0 && upTo <= after) || after == ^uint64(0) {
 		return nil, nil
 	}
@@ -257,8 +260,8 @@ func (r *Redis) Range(ctx context.Context, after, upTo uint64, limit int) ([]Fac
 	return decodeEntries(msgs)
 }
 
-// Before implements Store.
-func (r *Redis) Before(ctx context.Context, before uint64, limit int) ([]Fact, error) {
+// Before implements store.Store.
+func (r *Store) Before(ctx context.Context, before uint64, limit int) ([]store.Fact, error) {
 	if limit <= 0 || before == 1 {
 		return nil, nil
 	}
@@ -278,63 +281,63 @@ func (r *Redis) Before(ctx context.Context, before uint64, limit int) ([]Fact, e
 	return decodeEntries(msgs)
 }
 
-// Get implements Store.
-func (r *Redis) Get(ctx context.Context, id string) (Fact, error) {
+// Get implements store.Store.
+func (r *Store) Get(ctx context.Context, id string) (store.Fact, error) {
 	ctx, cancel, err := r.op(ctx)
 	if err != nil {
-		return Fact{}, err
+		return store.Fact{}, err
 	}
 	defer cancel()
 	seq, err := r.rdb.HGet(ctx, r.keys.ids, id).Uint64()
-	if errors.Is(err, redis.Nil) {
-		return Fact{}, ErrNotFound
+	if errors.Is(err, goredis.Nil) {
+		return store.Fact{}, store.ErrNotFound
 	}
 	if err != nil {
-		return Fact{}, r.wrap("read fact id", err)
+		return store.Fact{}, r.wrap("read fact id", err)
 	}
 	msgs, err := r.rdb.XRange(ctx, r.keys.stream, streamID(seq), streamID(seq)).Result()
 	if err != nil {
-		return Fact{}, r.wrap("read fact", err)
+		return store.Fact{}, r.wrap("read fact", err)
 	}
 	if len(msgs) == 0 {
-		return Fact{}, ErrNotFound
+		return store.Fact{}, store.ErrNotFound
 	}
 	return decodeEntry(msgs[0])
 }
 
-// Stats implements Store. Length and head are read in one MULTI, so they
+// Stats implements store.Store. Length and head are read in one MULTI, so they
 // describe the same moment.
-func (r *Redis) Stats(ctx context.Context) (Stats, error) {
+func (r *Store) Stats(ctx context.Context) (store.Stats, error) {
 	ctx, cancel, err := r.op(ctx)
 	if err != nil {
-		return Stats{}, err
+		return store.Stats{}, err
 	}
 	defer cancel()
 	return r.stats(ctx)
 }
 
-func (r *Redis) stats(ctx context.Context) (Stats, error) {
-	var n *redis.IntCmd
-	var top *redis.XMessageSliceCmd
-	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+func (r *Store) stats(ctx context.Context) (store.Stats, error) {
+	var n *goredis.IntCmd
+	var top *goredis.XMessageSliceCmd
+	_, err := r.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 		n = p.XLen(ctx, r.keys.stream)
 		top = p.XRevRangeN(ctx, r.keys.stream, "+", "-", 1)
 		return nil
 	})
 	if err != nil {
-		return Stats{}, r.wrap("read stats", err)
+		return store.Stats{}, r.wrap("read stats", err)
 	}
-	st := Stats{Count: uint64(n.Val())}
+	st := store.Stats{Count: uint64(n.Val())}
 	if msgs := top.Val(); len(msgs) > 0 {
 		if st.LastSeq, err = seqOf(msgs[0].ID); err != nil {
-			return Stats{}, err
+			return store.Stats{}, err
 		}
 	}
 	return st, nil
 }
 
-// Ping implements Store: it reports whether Redis answers.
-func (r *Redis) Ping(ctx context.Context) error {
+// Ping implements store.Store: it reports whether Redis answers.
+func (r *Store) Ping(ctx context.Context) error {
 	ctx, cancel, err := r.op(ctx)
 	if err != nil {
 		return err
@@ -345,7 +348,7 @@ func (r *Redis) Ping(ctx context.Context) error {
 
 // Close stops taking appends, waits for those in flight, ends the tail loop
 // and closes the connections.
-func (r *Redis) Close() error {
+func (r *Store) Close() error {
 	r.closeOnce.Do(func() {
 		r.mu.Lock()
 		r.closed = true
@@ -365,15 +368,15 @@ func (r *Redis) Close() error {
 }
 
 // wrap turns a Redis error into the store's vocabulary: a closed client is
-// ErrClosed, anything else means Redis cannot serve now.
-func (r *Redis) wrap(op string, err error) error {
+// store.ErrClosed, anything else means Redis cannot serve now.
+func (r *Store) wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, redis.ErrClosed) {
-		return ErrClosed
+	if errors.Is(err, goredis.ErrClosed) {
+		return store.ErrClosed
 	}
-	return fmt.Errorf("%w: redis %s: %w", ErrUnavailable, op, err)
+	return fmt.Errorf("%w: redis %s: %w", store.ErrUnavailable, op, err)
 }
 
 func streamID(seq uint64) string {
@@ -394,8 +397,8 @@ func seqOf(id string) (uint64, error) {
 	return seq, nil
 }
 
-func decodeEntries(msgs []redis.XMessage) ([]Fact, error) {
-	out := make([]Fact, 0, len(msgs))
+func decodeEntries(msgs []goredis.XMessage) ([]store.Fact, error) {
+	out := make([]store.Fact, 0, len(msgs))
 	for _, m := range msgs {
 		f, err := decodeEntry(m)
 		if err != nil {
@@ -406,20 +409,20 @@ func decodeEntries(msgs []redis.XMessage) ([]Fact, error) {
 	return out, nil
 }
 
-func decodeEntry(m redis.XMessage) (Fact, error) {
+func decodeEntry(m goredis.XMessage) (store.Fact, error) {
 	seq, err := seqOf(m.ID)
 	if err != nil {
-		return Fact{}, err
+		return store.Fact{}, err
 	}
 	str := func(k string) string { s, _ := m.Values[k].(string); return s }
 	at, err := time.Parse(time.RFC3339Nano, str("at"))
 	if err != nil {
-		return Fact{}, fmt.Errorf("decode fact %d: created_at: %w", seq, err)
+		return store.Fact{}, fmt.Errorf("decode fact %d: created_at: %w", seq, err)
 	}
-	return Fact{ID: str("id"), Seq: seq, Info: str("info"), Source: str("source"), CreatedAt: at.UTC()}, nil
+	return store.Fact{ID: str("id"), Seq: seq, Info: str("info"), Source: str("source"), CreatedAt: at.UTC()}, nil
 }
 
 var (
-	_ Store    = (*Redis)(nil)
-	_ Presence = (*Redis)(nil)
+	_ store.Store    = (*Store)(nil)
+	_ store.Presence = (*Store)(nil)
 )

@@ -22,28 +22,3 @@ func Kind(spec string) (string, error) {
 		return "", fmt.Errorf("unknown store %q: use memory:, bolt:<path> or redis://host:port/db", spec)
 	}
 }
-
-// Open opens the store a specification names: "memory:", "bolt:<path>" or
-// "redis://host:port/db".
-func Open(spec string, opts Options) (Store, error) {
-	kind, err := Kind(spec)
-	if err != nil {
-		return nil, err
-	}
-	switch kind {
-	case "memory":
-		return NewMemory(opts), nil
-	case "bolt":
-		b, err := OpenBolt(strings.TrimPrefix(spec, "bolt:"), opts)
-		if err != nil {
-			return nil, err // not a typed nil inside a non-nil Store
-		}
-		return b, nil
-	default:
-		r, err := OpenRedis(spec, opts)
-		if err != nil {
-			return nil, err
-		}
-		return r, nil
-	}
-}

@@ -1,4 +1,4 @@
-package store
+package redis
 
 import (
 	"context"
@@ -39,8 +39,8 @@ return sum
 `
 )
 
-// ReportClients implements Presence.
-func (r *Redis) ReportClients(ctx context.Context, instance string, n int) error {
+// ReportClients implements store.Presence.
+func (r *Store) ReportClients(ctx context.Context, instance string, n int) error {
 	if n < 0 {
 		return fmt.Errorf("report clients: negative count %d", n)
 	}
@@ -54,8 +54,8 @@ func (r *Redis) ReportClients(ctx context.Context, instance string, n int) error
 	return r.wrap("report clients", err)
 }
 
-// ClusterClients implements Presence.
-func (r *Redis) ClusterClients(ctx context.Context) (int, error) {
+// ClusterClients implements store.Presence.
+func (r *Store) ClusterClients(ctx context.Context) (int, error) {
 	ctx, cancel, err := r.op(ctx)
 	if err != nil {
 		return 0, err

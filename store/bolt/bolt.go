@@ -1,4 +1,5 @@
-package store
+// Package bolt is the store in an embedded bbolt file, with group commit.
+package bolt
 
 import (
 	"context"
@@ -13,24 +14,27 @@ import (
 	"sync/atomic"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"factstream/store"
 )
 
 var (
 	bucketFacts = []byte("facts") // seq (8 bytes, big endian) -> fact JSON
 	bucketIDs   = []byte("ids")   // id -> seq
-	bucketIdem  = []byte("idem")  // idempotency key -> idemRecord JSON
+	bucketIdem  = []byte("idem")  // idempotency key -> store.IdempotencyRecord JSON
 )
 
 // maxGroup bounds how many appends share one transaction.
 const maxGroup = 512
 
-// Bolt keeps facts in an embedded bbolt file. Every append is fsynced before
+// Store keeps facts in an embedded bbolt file. Every append is fsynced before
 // it returns; concurrent appends share one transaction and one fsync (group
 // commit), so durability does not cost an fsync per request.
-type Bolt struct {
-	db       *bolt.DB
-	onAppend func([]Fact)
+type Store struct {
+	db       *bbolt.DB
+	onAppend func([]store.Fact)
 
 	// Group-commit counters, for metrics.
 	commits, appends atomic.Uint64
@@ -43,25 +47,25 @@ type Bolt struct {
 }
 
 type pending struct {
-	req AppendRequest
-	res AppendResult
+	req store.AppendRequest
+	res store.AppendResult
 	err error
 	ok  chan struct{}
 }
 
-// OpenBolt opens (creating it and its directory if needed) the bbolt file at
+// Open opens (creating it and its directory if needed) the bbolt file at
 // path and starts its writer.
-func OpenBolt(path string, opts Options) (*Bolt, error) {
+func Open(path string, opts store.Options) (*Store, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("create directory for bolt file %q: %w", path, err)
 		}
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("open bolt file %q: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{bucketFacts, bucketIDs, bucketIdem} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
@@ -73,7 +77,7 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("prepare bolt file %q: %w", path, err)
 	}
-	b := &Bolt{
+	b := &Store{
 		db:       db,
 		onAppend: opts.OnAppend,
 		reqs:     make(chan *pending),
@@ -84,20 +88,20 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 	return b, nil
 }
 
-// Append implements Store. Once the request is handed to the writer it is
+// Append implements store.Store. Once the request is handed to the writer it is
 // committed even if ctx ends, so a caller never mistakes a commit for a
 // failure.
-func (b *Bolt) Append(ctx context.Context, req AppendRequest) (AppendResult, error) {
+func (b *Store) Append(ctx context.Context, req store.AppendRequest) (store.AppendResult, error) {
 	if len(req.Drafts) == 0 {
-		return AppendResult{}, fmt.Errorf("append: no drafts")
+		return store.AppendResult{}, fmt.Errorf("append: no drafts")
 	}
 	p := &pending{req: req, ok: make(chan struct{})}
 	select {
 	case b.reqs <- p:
 	case <-b.quit:
-		return AppendResult{}, ErrClosed
+		return store.AppendResult{}, store.ErrClosed
 	case <-ctx.Done():
-		return AppendResult{}, ctx.Err()
+		return store.AppendResult{}, ctx.Err()
 	}
 	<-p.ok
 	return p.res, p.err
@@ -106,7 +110,7 @@ func (b *Bolt) Append(ctx context.Context, req AppendRequest) (AppendResult, err
 // writer is the only goroutine that writes to the file. It takes every
 // append waiting while the previous commit was being fsynced into the next
 // transaction.
-func (b *Bolt) writer() {
+func (b *Store) writer() {
 	defer close(b.done)
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
@@ -127,7 +131,7 @@ func (b *Bolt) writer() {
 // handlers have sent theirs, so the writer yields until no more arrive;
 // without that, on one core, a commit held about 2 appends in the publish
 // benchmark instead of 35, each paying for its own fsyncs.
-func (b *Bolt) gather(first *pending) []*pending {
+func (b *Store) gather(first *pending) []*pending {
 	group := []*pending{first}
 	for grew := true; grew && len(group) < maxGroup; {
 		runtime.Gosched()
@@ -146,10 +150,10 @@ func (b *Bolt) gather(first *pending) []*pending {
 	return group
 }
 
-func (b *Bolt) commit(group []*pending) {
+func (b *Store) commit(group []*pending) {
 	now := time.Now()
-	var fresh []Fact
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	var fresh []store.Fact
+	err := b.db.Update(func(tx *bbolt.Tx) error {
 		fresh = fresh[:0]
 		for _, p := range group {
 			p.res, p.err = b.apply(tx, p.req, now)
@@ -160,9 +164,9 @@ func (b *Bolt) commit(group []*pending) {
 		return nil
 	})
 	if err != nil {
-		err = fmt.Errorf("%w: commit to bolt: %w", ErrUnavailable, err)
+		err = fmt.Errorf("%w: commit to bolt: %w", store.ErrUnavailable, err)
 		for _, p := range group {
-			p.res, p.err = AppendResult{}, err
+			p.res, p.err = store.AppendResult{}, err
 		}
 	} else if len(fresh) > 0 && b.onAppend != nil {
 		b.onAppend(fresh)
@@ -179,37 +183,37 @@ func (b *Bolt) commit(group []*pending) {
 // Commits returns the transactions committed since the file was opened and
 // the appends they held: their ratio is how many publishes shared each
 // fsync.
-func (b *Bolt) Commits() (commits, appends uint64) {
+func (b *Store) Commits() (commits, appends uint64) {
 	return b.commits.Load(), b.appends.Load()
 }
 
 // apply adds one request to tx. An error it returns concerns that request
 // only; the rest of the group still commits.
-func (b *Bolt) apply(tx *bolt.Tx, req AppendRequest, now time.Time) (AppendResult, error) {
+func (b *Store) apply(tx *bbolt.Tx, req store.AppendRequest, now time.Time) (store.AppendResult, error) {
 	facts := tx.Bucket(bucketFacts)
 	idem := tx.Bucket(bucketIdem)
 	if req.Idem != nil {
-		var rec idemRecord
+		var rec store.IdempotencyRecord
 		raw := idem.Get([]byte(req.Idem.Key))
 		found := raw != nil
 		if found {
 			if err := json.Unmarshal(raw, &rec); err != nil {
-				return AppendResult{}, fmt.Errorf("decode idempotency record: %w", err)
+				return store.AppendResult{}, fmt.Errorf("decode idempotency record: %w", err)
 			}
 		}
-		replay, err := replayOf(req, rec, found, now)
+		replay, err := store.ReplayOf(req, rec, found, now)
 		if err != nil {
-			return AppendResult{}, err
+			return store.AppendResult{}, err
 		}
 		if replay {
 			out, err := rangeTx(tx, rec.First-1, rec.Last, int(rec.Last-rec.First+1))
-			return AppendResult{Facts: out, Batch: rec.Batch, Replayed: true}, err
+			return store.AppendResult{Facts: out, Batch: rec.Batch, Replayed: true}, err
 		}
 	}
 	last := lastSeq(facts)
-	out, err := newFacts(req, last, now)
+	out, err := store.NewFacts(req, last, now)
 	if err != nil {
-		return AppendResult{}, err
+		return store.AppendResult{}, err
 	}
 	ids := tx.Bucket(bucketIDs)
 	// Both are appended to in key order (seqs, and UUIDv7 ids that grow
@@ -218,32 +222,32 @@ func (b *Bolt) apply(tx *bolt.Tx, req AppendRequest, now time.Time) (AppendResul
 	facts.FillPercent, ids.FillPercent = 1, 1
 	for _, f := range out {
 		if err := facts.Put(seqKey(f.Seq), f.AppendJSON(nil)); err != nil {
-			return AppendResult{}, fmt.Errorf("put fact: %w", err)
+			return store.AppendResult{}, fmt.Errorf("put fact: %w", err)
 		}
 		if err := ids.Put([]byte(f.ID), seqKey(f.Seq)); err != nil {
-			return AppendResult{}, fmt.Errorf("put fact id: %w", err)
+			return store.AppendResult{}, fmt.Errorf("put fact id: %w", err)
 		}
 	}
 	if req.Idem != nil {
-		data, err := json.Marshal(recordOf(req, out, now))
+		data, err := json.Marshal(store.NewIdempotencyRecord(req, out, now))
 		if err != nil {
-			return AppendResult{}, fmt.Errorf("encode idempotency record: %w", err)
+			return store.AppendResult{}, fmt.Errorf("encode idempotency record: %w", err)
 		}
 		if err := idem.Put([]byte(req.Idem.Key), data); err != nil {
-			return AppendResult{}, fmt.Errorf("put idempotency record: %w", err)
+			return store.AppendResult{}, fmt.Errorf("put idempotency record: %w", err)
 		}
 	}
-	return AppendResult{Facts: out, Batch: req.Batch}, nil
+	return store.AppendResult{Facts: out, Batch: req.Batch}, nil
 }
 
-func (b *Bolt) pruneIdem(now time.Time) {
+func (b *Store) pruneIdem(now time.Time) {
 	// A failed prune only keeps expired keys a little longer; the next
 	// tick tries again.
-	_ = b.db.Update(func(tx *bolt.Tx) error {
+	_ = b.db.Update(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketIdem).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			var rec idemRecord
-			if json.Unmarshal(v, &rec) == nil && !rec.expired(now) {
+			var rec store.IdempotencyRecord
+			if json.Unmarshal(v, &rec) == nil && !rec.Expired(now) {
 				continue
 			}
 			if err := c.Delete(); err != nil {
@@ -260,7 +264,7 @@ func seqKey(seq uint64) []byte {
 	return k
 }
 
-func lastSeq(facts *bolt.Bucket) uint64 {
+func lastSeq(facts *bbolt.Bucket) uint64 {
 	k, _ := facts.Cursor().Last()
 	if k == nil {
 		return 0
@@ -268,14 +272,14 @@ func lastSeq(facts *bolt.Bucket) uint64 {
 	return binary.BigEndian.Uint64(k)
 }
 
-func rangeTx(tx *bolt.Tx, after, upTo uint64, limit int) ([]Fact, error) {
-	var out []Fact
+func rangeTx(tx *bbolt.Tx, after, upTo uint64, limit int) ([]store.Fact, error) {
+	var out []store.Fact
 	c := tx.Bucket(bucketFacts).Cursor()
 	for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 		if upTo != 0 && binary.BigEndian.Uint64(k) > upTo {
 			break
 		}
-		var f Fact
+		var f store.Fact
 		if err := json.Unmarshal(v, &f); err != nil {
 			return nil, fmt.Errorf("decode fact %d: %w", binary.BigEndian.Uint64(k), err)
 		}
@@ -284,10 +288,10 @@ func rangeTx(tx *bolt.Tx, after, upTo uint64, limit int) ([]Fact, error) {
 	return out, nil
 }
 
-// Range implements Store.
-func (b *Bolt) Range(ctx context.Context, after, upTo uint64, limit int) ([]Fact, error) {
-	var out []Fact
-	err := b.db.View(func(tx *bolt.Tx) error {
+// Range implements store.Store.
+func (b *Store) Range(ctx context.Context, after, upTo uint64, limit int) ([]store.Fact, error) {
+	var out []store.Fact
+	err := b.db.View(func(tx *bbolt.Tx) error {
 		var err error
 		out, err = rangeTx(tx, after, upTo, limit)
 		return err
@@ -295,10 +299,10 @@ func (b *Bolt) Range(ctx context.Context, after, upTo uint64, limit int) ([]Fact
 	return out, b.wrap("read facts", err)
 }
 
-// Before implements Store.
-func (b *Bolt) Before(ctx context.Context, before uint64, limit int) ([]Fact, error) {
-	var out []Fact
-	err := b.db.View(func(tx *bolt.Tx) error {
+// Before implements store.Store.
+func (b *Store) Before(ctx context.Context, before uint64, limit int) ([]store.Fact, error) {
+	var out []store.Fact
+	err := b.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketFacts).Cursor()
 		var k, v []byte
 		if before == 0 {
@@ -308,7 +312,7 @@ func (b *Bolt) Before(ctx context.Context, before uint64, limit int) ([]Fact, er
 			k, v = c.Prev()
 		}
 		for ; k != nil && len(out) < limit; k, v = c.Prev() {
-			var f Fact
+			var f store.Fact
 			if err := json.Unmarshal(v, &f); err != nil {
 				return fmt.Errorf("decode fact %d: %w", binary.BigEndian.Uint64(k), err)
 			}
@@ -319,26 +323,26 @@ func (b *Bolt) Before(ctx context.Context, before uint64, limit int) ([]Fact, er
 	return out, b.wrap("read facts", err)
 }
 
-// Get implements Store.
-func (b *Bolt) Get(ctx context.Context, id string) (Fact, error) {
-	var f Fact
-	err := b.db.View(func(tx *bolt.Tx) error {
+// Get implements store.Store.
+func (b *Store) Get(ctx context.Context, id string) (store.Fact, error) {
+	var f store.Fact
+	err := b.db.View(func(tx *bbolt.Tx) error {
 		seq := tx.Bucket(bucketIDs).Get([]byte(id))
 		if seq == nil {
-			return ErrNotFound
+			return store.ErrNotFound
 		}
 		return json.Unmarshal(tx.Bucket(bucketFacts).Get(seq), &f)
 	})
-	if errors.Is(err, ErrNotFound) {
-		return Fact{}, err
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Fact{}, err
 	}
 	return f, b.wrap("read fact", err)
 }
 
-// Stats implements Store.
-func (b *Bolt) Stats(ctx context.Context) (Stats, error) {
-	var s Stats
-	err := b.db.View(func(tx *bolt.Tx) error {
+// Stats implements store.Store.
+func (b *Store) Stats(ctx context.Context) (store.Stats, error) {
+	var s store.Stats
+	err := b.db.View(func(tx *bbolt.Tx) error {
 		s.LastSeq = lastSeq(tx.Bucket(bucketFacts))
 		s.Count = s.LastSeq // seqs are gapless from 1
 		return nil
@@ -346,19 +350,19 @@ func (b *Bolt) Stats(ctx context.Context) (Stats, error) {
 	return s, b.wrap("read stats", err)
 }
 
-// Ping implements Store.
-func (b *Bolt) Ping(ctx context.Context) error {
+// Ping implements store.Store.
+func (b *Store) Ping(ctx context.Context) error {
 	select {
 	case <-b.quit:
-		return ErrClosed
+		return store.ErrClosed
 	default:
 	}
-	return b.wrap("ping", b.db.View(func(*bolt.Tx) error { return nil }))
+	return b.wrap("ping", b.db.View(func(*bbolt.Tx) error { return nil }))
 }
 
 // Close stops taking appends, lets the writer finish the one in progress
 // and closes the file.
-func (b *Bolt) Close() error {
+func (b *Store) Close() error {
 	b.closeOnce.Do(func() {
 		close(b.quit)
 		<-b.done
@@ -369,14 +373,14 @@ func (b *Bolt) Close() error {
 	return b.closeErr
 }
 
-func (b *Bolt) wrap(op string, err error) error {
+func (b *Store) wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
-		return ErrClosed
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+		return store.ErrClosed
 	}
-	return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
+	return fmt.Errorf("%w: %s: %w", store.ErrUnavailable, op, err)
 }
 
-var _ Store = (*Bolt)(nil)
+var _ store.Store = (*Store)(nil)

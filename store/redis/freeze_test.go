@@ -1,11 +1,13 @@
 //go:build unix
 
-package store
+package redis
 
 import (
 	"testing"
 
 	"factstream/internal/redistest"
+	"factstream/store"
+	"factstream/store/storetest"
 )
 
 // TestRedisFailsFastWhenHung covers a Redis that accepts connections but does
@@ -13,14 +15,14 @@ import (
 // refused connection, must end the calls.
 func TestRedisFailsFastWhenHung(t *testing.T) {
 	srv := redistest.Start(t)
-	rec := &recorder{}
-	s := mustOpenRedis(t, srv, testPrefix(t), Options{OnAppend: rec.onAppend})
-	mustAppend(t, s, AppendRequest{Drafts: drafts(1, "before")})
-	waitSeqs(t, rec, 1)
+	rec := &storetest.Recorder{}
+	s := mustOpen(t, srv, testPrefix(t), store.Options{OnAppend: rec.OnAppend})
+	storetest.MustAppend(t, s, store.AppendRequest{Drafts: storetest.Drafts(1, "before")})
+	rec.WaitSeqs(t, 1)
 	srv.Freeze()
 	expectUnavailable(t, s)
 	srv.Thaw()
-	appendEventually(t, s, AppendRequest{Drafts: drafts(1, "after")})
+	appendEventually(t, s, store.AppendRequest{Drafts: storetest.Drafts(1, "after")})
 	// An append that timed out may still have reached Redis and commit once
 	// it wakes up: a 503 means "not known to be stored", never "stored".
 	// What must hold is that the tail reports whatever was committed, once
@@ -32,5 +34,5 @@ func TestRedisFailsFastWhenHung(t *testing.T) {
 	if st.LastSeq < 2 || st.LastSeq > 3 {
 		t.Fatalf("stats after thaw = %+v, want 2 or 3 facts", st)
 	}
-	assertContiguous(t, waitSeqs(t, rec, int(st.LastSeq)), int(st.LastSeq))
+	assertContiguous(t, rec.WaitSeqs(t, int(st.LastSeq)), int(st.LastSeq))
 }

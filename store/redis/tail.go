@@ -1,4 +1,4 @@
-package store
+package redis
 
 import (
 	"context"
@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	goredis "github.com/redis/go-redis/v9"
+
+	"factstream/store"
 )
 
 // Tail loop settings. The block time only bounds how long one XREAD waits
@@ -36,7 +38,7 @@ type position struct {
 }
 
 // head reads the stream's epoch and last seq, as of one moment.
-func (r *Redis) head(ctx context.Context) (position, error) {
+func (r *Store) head(ctx context.Context) (position, error) {
 	reply, err := r.scripts.head.Run(ctx, r.rdb, []string{r.keys.stream, r.keys.ids, r.keys.epoch}).StringSlice()
 	if err != nil {
 		return position{}, r.wrap("read head", err)
@@ -62,7 +64,7 @@ func (r *Redis) head(ctx context.Context) (position, error) {
 // behind its own, means Redis lost the facts this loop reported (a restart
 // without persistence): it calls onReset and goes on from the head it
 // found. It ends when the store closes.
-func (r *Redis) tail(pos position, known bool) {
+func (r *Store) tail(pos position, known bool) {
 	defer close(r.tailDone)
 	if !known {
 		var ok bool
@@ -73,12 +75,12 @@ func (r *Redis) tail(pos position, known bool) {
 	}
 	backoff := tailMinBackoff
 	for r.ctx.Err() == nil {
-		streams, err := r.tailRdb.XRead(r.ctx, &redis.XReadArgs{
+		streams, err := r.tailRdb.XRead(r.ctx, &goredis.XReadArgs{
 			Streams: []string{r.keys.stream, streamID(pos.last)},
 			Count:   tailBatch,
 			Block:   r.tailBlock,
 		}).Result()
-		if errors.Is(err, redis.Nil) {
+		if errors.Is(err, goredis.Nil) {
 			// Nothing new within tailBlock. A Redis that lost its data
 			// may hand out seqs up to ours again without a word; the
 			// epoch tells.
@@ -87,7 +89,7 @@ func (r *Redis) tail(pos position, known bool) {
 				continue
 			}
 		}
-		var facts []Fact
+		var facts []store.Fact
 		stale := false
 		if err == nil {
 			facts, stale, err = tailFacts(streams, pos.epoch)
@@ -121,7 +123,7 @@ func (r *Redis) tail(pos position, known bool) {
 // checkEpoch reads the head and, when its epoch is not pos's or it is
 // behind pos (a Redis back from an older copy of its data, which kept the
 // epoch), reports the reset and moves pos to that head.
-func (r *Redis) checkEpoch(pos *position) error {
+func (r *Store) checkEpoch(pos *position) error {
 	ctx, cancel := context.WithTimeout(r.ctx, redisOpTimeout)
 	head, err := r.head(ctx)
 	cancel()
@@ -139,7 +141,7 @@ func (r *Redis) checkEpoch(pos *position) error {
 
 // awaitHead reads the head, retrying with the tail's backoff until Redis
 // answers; false if the store closed first.
-func (r *Redis) awaitHead() (position, bool) {
+func (r *Store) awaitHead() (position, bool) {
 	backoff := tailMinBackoff
 	for {
 		ctx, cancel := context.WithTimeout(r.ctx, redisOpTimeout)
@@ -158,7 +160,7 @@ func (r *Redis) awaitHead() (position, bool) {
 // tailFacts decodes what XREAD returned, up to the first entry of another
 // epoch than the one given (stale is then true). Entries written before
 // epochs existed carry none and are taken as they are.
-func tailFacts(streams []redis.XStream, epoch string) (facts []Fact, stale bool, err error) {
+func tailFacts(streams []goredis.XStream, epoch string) (facts []store.Fact, stale bool, err error) {
 	for _, s := range streams {
 		for _, m := range s.Messages {
 			if e, ok := m.Values["epoch"].(string); ok && e != epoch {
@@ -175,7 +177,7 @@ func tailFacts(streams []redis.XStream, epoch string) (facts []Fact, stale bool,
 }
 
 // sleep waits for d and reports false if the store closed meanwhile.
-func (r *Redis) sleep(d time.Duration) bool {
+func (r *Store) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
