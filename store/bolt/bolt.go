@@ -150,16 +150,26 @@ func (b *Store) gather(first *pending) []*pending {
 	return group
 }
 
+// commit runs group in one transaction. A request that cannot be committed
+// (an idempotency key reused with another body, or one bbolt cannot store)
+// fails alone, before anything of it is written. A write that fails leaves
+// the transaction half done, so it fails the whole group: no request of it
+// is committed, and every one gets the error.
 func (b *Store) commit(group []*pending) {
 	now := time.Now()
 	var fresh []store.Fact
 	err := b.db.Update(func(tx *bbolt.Tx) error {
 		fresh = fresh[:0]
 		for _, p := range group {
-			p.res, p.err = b.apply(tx, p.req, now)
-			if p.err == nil && !p.res.Replayed {
-				fresh = append(fresh, p.res.Facts...)
+			w, res, err := prepare(tx, p.req, now)
+			p.res, p.err = res, err
+			if err != nil || res.Replayed {
+				continue
 			}
+			if err := w.put(tx); err != nil {
+				return err
+			}
+			fresh = append(fresh, res.Facts...)
 		}
 		return nil
 	})
@@ -187,57 +197,81 @@ func (b *Store) Commits() (commits, appends uint64) {
 	return b.commits.Load(), b.appends.Load()
 }
 
-// apply adds one request to tx. An error it returns concerns that request
-// only; the rest of the group still commits.
-func (b *Store) apply(tx *bbolt.Tx, req store.AppendRequest, now time.Time) (store.AppendResult, error) {
-	facts := tx.Bucket(bucketFacts)
-	idem := tx.Bucket(bucketIdem)
+// write is what one request adds to a transaction, made in full before
+// any of it is written.
+type write struct {
+	facts   []store.Fact
+	encoded [][]byte // facts[i] as JSON
+	idemKey []byte   // nil without an idempotency key
+	idemRec []byte
+}
+
+// prepare does every fallible step of adding req to tx, writing nothing: it
+// returns the write to make, or the replayed result, or the request's
+// error.
+func prepare(tx *bbolt.Tx, req store.AppendRequest, now time.Time) (write, store.AppendResult, error) {
+	var w write
 	if req.Idem != nil {
+		if n := len(req.Idem.Key); n == 0 || n > bbolt.MaxKeySize {
+			return w, store.AppendResult{}, fmt.Errorf("idempotency key of %d bytes: must be 1 to %d", n, bbolt.MaxKeySize)
+		}
+		w.idemKey = []byte(req.Idem.Key)
 		var rec store.IdempotencyRecord
-		raw := idem.Get([]byte(req.Idem.Key))
+		raw := tx.Bucket(bucketIdem).Get(w.idemKey)
 		found := raw != nil
 		if found {
 			if err := json.Unmarshal(raw, &rec); err != nil {
-				return store.AppendResult{}, fmt.Errorf("decode idempotency record: %w", err)
+				return w, store.AppendResult{}, fmt.Errorf("decode idempotency record: %w", err)
 			}
 		}
 		replay, err := store.ReplayOf(req, rec, found, now)
 		if err != nil {
-			return store.AppendResult{}, err
+			return w, store.AppendResult{}, err
 		}
 		if replay {
 			out, err := rangeTx(tx, rec.First-1, rec.Last, int(rec.Last-rec.First+1))
-			return store.AppendResult{Facts: out, Batch: rec.Batch, Replayed: true}, err
+			return w, store.AppendResult{Facts: out, Batch: rec.Batch, Replayed: true}, err
 		}
 	}
-	last := lastSeq(facts)
-	out, err := store.NewFacts(req, last, now)
+	facts, err := store.NewFacts(req, lastSeq(tx.Bucket(bucketFacts)), now)
 	if err != nil {
-		return store.AppendResult{}, err
+		return w, store.AppendResult{}, err
 	}
-	ids := tx.Bucket(bucketIDs)
+	w.facts = facts
+	w.encoded = make([][]byte, len(facts))
+	for i, f := range facts {
+		w.encoded[i] = f.AppendJSON(nil)
+	}
+	if w.idemKey != nil {
+		if w.idemRec, err = json.Marshal(store.NewIdempotencyRecord(req, facts, now)); err != nil {
+			return w, store.AppendResult{}, fmt.Errorf("encode idempotency record: %w", err)
+		}
+	}
+	return w, store.AppendResult{Facts: facts, Batch: req.Batch}, nil
+}
+
+// put writes w into tx. An error leaves part of w in tx: the transaction
+// must not commit.
+func (w write) put(tx *bbolt.Tx) error {
+	facts, ids := tx.Bucket(bucketFacts), tx.Bucket(bucketIDs)
 	// Both are appended to in key order (seqs, and UUIDv7 ids that grow
 	// with time), so full pages split less and leave fewer pages to write
 	// and fsync per commit than the default of half-full ones.
 	facts.FillPercent, ids.FillPercent = 1, 1
-	for _, f := range out {
-		if err := facts.Put(seqKey(f.Seq), f.AppendJSON(nil)); err != nil {
-			return store.AppendResult{}, fmt.Errorf("put fact: %w", err)
+	for i, f := range w.facts {
+		if err := facts.Put(seqKey(f.Seq), w.encoded[i]); err != nil {
+			return fmt.Errorf("put fact: %w", err)
 		}
 		if err := ids.Put([]byte(f.ID), seqKey(f.Seq)); err != nil {
-			return store.AppendResult{}, fmt.Errorf("put fact id: %w", err)
+			return fmt.Errorf("put fact id: %w", err)
 		}
 	}
-	if req.Idem != nil {
-		data, err := json.Marshal(store.NewIdempotencyRecord(req, out, now))
-		if err != nil {
-			return store.AppendResult{}, fmt.Errorf("encode idempotency record: %w", err)
-		}
-		if err := idem.Put([]byte(req.Idem.Key), data); err != nil {
-			return store.AppendResult{}, fmt.Errorf("put idempotency record: %w", err)
+	if w.idemKey != nil {
+		if err := tx.Bucket(bucketIdem).Put(w.idemKey, w.idemRec); err != nil {
+			return fmt.Errorf("put idempotency record: %w", err)
 		}
 	}
-	return store.AppendResult{Facts: out, Batch: req.Batch}, nil
+	return nil
 }
 
 func (b *Store) pruneIdem(now time.Time) {
