@@ -111,22 +111,45 @@ func (p *proc) wait(tb testing.TB) error {
 	}
 }
 
-// TestTutorialCurlFlow runs the tutorials' commands verbatim against the
-// binary on its default port 3000 and default store.
+// tutorialURL is where the README's curl commands find the service.
+const tutorialURL = "http://localhost:3000"
+
+// atPort is a tutorial command line with its URLs moved to the port the
+// test was given (addr is host:port): the commands are the README's, only
+// the port differs, so the test runs beside a service already on 3000.
+func atPort(t *testing.T, addr string, argv ...string) []string {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(argv))
+	moved := false
+	for i, a := range argv {
+		out[i] = strings.ReplaceAll(a, tutorialURL, "http://localhost:"+port)
+		moved = moved || out[i] != a
+	}
+	if !moved {
+		// Otherwise the command would reach whatever listens on 3000.
+		t.Fatalf("tutorial command %q has no %s URL to move", argv, tutorialURL)
+	}
+	return out
+}
+
+// TestTutorialCurlFlow runs the tutorial's commands against the binary
+// started as the README starts it (no flags, so its default store), on a
+// free loopback port given through FACTSTREAM_ADDR.
 func TestTutorialCurlFlow(t *testing.T) {
 	for _, tool := range []string{"curl", "stdbuf"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			skipUnlessCI(t, tool+" is not installed")
+			skipUnlessCI(t, tool+" is not installed: the tutorial's commands need it (scripts/test-deps.sh installs curl)")
 		}
 	}
-	if ln, err := net.Listen("tcp", "127.0.0.1:3000"); err != nil {
-		skipUnlessCI(t, "port 3000 is in use: "+err.Error())
-	} else {
-		ln.Close()
-	}
 	dir := t.TempDir()
+	addr := freePort(t)
 	cmd := exec.Command(binPath)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "FACTSTREAM_ADDR="+addr)
 	logs := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -139,13 +162,14 @@ func TestTutorialCurlFlow(t *testing.T) {
 			t.Logf("factstream output:\n%s", logs.String())
 		}
 	}()
-	waitHealthy(t, "http://localhost:3000")
+	waitHealthy(t, "http://"+addr)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	// stdbuf makes curl write each line as it comes, as it does on a
 	// terminal; the curl command itself is the tutorial's.
-	listen := exec.CommandContext(ctx, "stdbuf", "-o0", "curl", "-H", "Accept:text/event-stream", "http://localhost:3000/events")
+	follow := atPort(t, addr, "curl", "-H", "Accept:text/event-stream", tutorialURL+"/events")
+	listen := exec.CommandContext(ctx, "stdbuf", append([]string{"-o0"}, follow...)...)
 	out, err := listen.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -167,11 +191,11 @@ func TestTutorialCurlFlow(t *testing.T) {
 	}
 	waitLine(func(l string) bool { return l == "data: []" }, "data: []")
 
-	post := exec.Command("curl", "-X", "POST",
+	post := atPort(t, addr, "curl", "-X", "POST",
 		"-H", "Content-Type: application/json",
 		"-d", `{"info": "Shark teeth are embedded in the gums rather than directly affixed to the jaw, and are constantly replaced throughout life.", "source": "https://en.wikipedia.org/wiki/Shark"}`,
-		"-s", "http://localhost:3000/fact")
-	posted, err := post.Output()
+		"-s", tutorialURL+"/fact")
+	posted, err := exec.Command(post[0], post[1:]...).Output()
 	if err != nil || !strings.Contains(string(posted), `"seq":1`) {
 		t.Fatalf("tutorial POST = %s, %v", posted, err)
 	}
@@ -180,7 +204,14 @@ func TestTutorialCurlFlow(t *testing.T) {
 		t.Fatalf("live event = %s", live)
 	}
 
-	again, err := exec.Command("curl", "-s", "-m", "1", "-H", "Accept:text/event-stream", "http://localhost:3000/events").Output()
+	statusCmd := atPort(t, addr, "curl", "-s", tutorialURL+"/status")
+	st, err := exec.Command(statusCmd[0], statusCmd[1:]...).Output()
+	if err != nil || !strings.Contains(string(st), `"clients":1`) || !strings.Contains(string(st), `"facts":1`) {
+		t.Fatalf("tutorial status = %s, %v; want one client and one fact", st, err)
+	}
+
+	second := atPort(t, addr, "curl", "-s", "-m", "1", "-H", "Accept:text/event-stream", tutorialURL+"/events")
+	again, err := exec.Command(second[0], second[1:]...).Output()
 	var exit *exec.ExitError
 	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 28) { // 28: our -m timeout
 		t.Fatalf("second curl: %v", err)
