@@ -41,7 +41,9 @@ type Options struct {
 
 // Stats are the hub's counters.
 type Stats struct {
-	Subscribers     int
+	Subscribers int
+	// MaxSubscribers is Options.MaxSubscribers: 0 means no bound.
+	MaxSubscribers  int
 	Delivered       uint64
 	SlowDisconnects uint64
 }
@@ -152,6 +154,7 @@ func (h *Hub) Subscribers() int {
 func (h *Hub) Stats() Stats {
 	return Stats{
 		Subscribers:     h.Subscribers(),
+		MaxSubscribers:  h.opts.MaxSubscribers,
 		Delivered:       h.delivered.Load(),
 		SlowDisconnects: h.slow.Load(),
 	}

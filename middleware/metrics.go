@@ -66,8 +66,21 @@ func NewMetrics(reg prometheus.Registerer, streams HubStats, facts FactStats) (*
 			Name: "factstream_slow_disconnects_total",
 			Help: "Streams dropped because their client could not keep up: its queue overflowed, or it took no data for the write timeout.",
 		}, func() float64 { return float64(streams.Stats().SlowDisconnects) }),
-		factsCollector{facts: facts, desc: prometheus.NewDesc("factstream_facts_total",
-			"Facts in the store (shared by every instance on the same store).", nil, nil)},
+		factsCollector{
+			facts: facts,
+			desc: prometheus.NewDesc("factstream_facts_total",
+				"Facts in the store (shared by every instance on the same store).", nil, nil),
+			ready: prometheus.NewDesc("factstream_store_ready",
+				"1 when the store answered this scrape's read, 0 when it did not: publishes, streams and /readyz then fail with 503.", nil, nil),
+		},
+	}
+	// The bound is fixed at start: a constant, so alerts can compare
+	// factstream_streams with it.
+	if limit := streams.Stats().MaxSubscribers; limit > 0 {
+		collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "factstream_max_streams",
+			Help: "Most SSE streams this instance accepts at once (--max-clients); more get 503 too-many-streams.",
+		}, func() float64 { return float64(limit) }))
 	}
 	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {
@@ -129,21 +142,27 @@ func (m *Metrics) TimePublish() gin.HandlerFunc {
 }
 
 // factsCollector reads the fact count at scrape time. When the store cannot
-// answer, the metric is left out of that scrape rather than reported with a
-// made-up value.
+// answer, the count is left out of that scrape rather than reported with a
+// made-up value, and the store is reported not ready.
 type factsCollector struct {
 	facts FactStats
 	desc  *prometheus.Desc
+	ready *prometheus.Desc
 }
 
-func (f factsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- f.desc }
+func (f factsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- f.desc
+	ch <- f.ready
+}
 
 func (f factsCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), factsTimeout)
 	defer cancel()
 	st, err := f.facts.Stats(ctx)
 	if err != nil {
+		ch <- prometheus.MustNewConstMetric(f.ready, prometheus.GaugeValue, 0)
 		return
 	}
+	ch <- prometheus.MustNewConstMetric(f.ready, prometheus.GaugeValue, 1)
 	ch <- prometheus.MustNewConstMetric(f.desc, prometheus.CounterValue, float64(st.Count))
 }

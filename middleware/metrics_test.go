@@ -43,7 +43,7 @@ func gather(tb testing.TB, reg *prometheus.Registry) map[string]*dto.MetricFamil
 }
 
 func TestMetricsReadTheHubAndStore(t *testing.T) {
-	h := &fakeHub{stats: hub.Stats{Subscribers: 3, Delivered: 40, SlowDisconnects: 2}}
+	h := &fakeHub{stats: hub.Stats{Subscribers: 3, MaxSubscribers: 100, Delivered: 40, SlowDisconnects: 2}}
 	st := &fakeStore{count: 7}
 	reg := prometheus.NewRegistry()
 	if _, err := NewMetrics(reg, h, st); err != nil {
@@ -52,6 +52,8 @@ func TestMetricsReadTheHubAndStore(t *testing.T) {
 	m := gather(t, reg)
 	for name, want := range map[string]float64{
 		"factstream_streams":                3,
+		"factstream_max_streams":            100,
+		"factstream_store_ready":            1,
 		"factstream_events_sent_total":      40,
 		"factstream_slow_disconnects_total": 2,
 		"factstream_facts_total":            7,
@@ -79,6 +81,19 @@ func TestMetricsReadTheHubAndStore(t *testing.T) {
 	}
 	if _, ok := m["factstream_facts_total"]; ok {
 		t.Error("factstream_facts_total reported while the store cannot answer")
+	}
+	if got := m["factstream_store_ready"].GetMetric()[0].GetGauge().GetValue(); got != 0 {
+		t.Errorf("factstream_store_ready while the store cannot answer = %v, want 0", got)
+	}
+}
+
+func TestMaxStreamsOnlyWithABound(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := NewMetrics(reg, &fakeHub{}, &fakeStore{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := gather(t, reg)["factstream_max_streams"]; ok {
+		t.Error("factstream_max_streams reported for a hub without a bound")
 	}
 }
 
