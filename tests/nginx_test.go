@@ -14,22 +14,32 @@ import (
 	"time"
 )
 
-// nginxBinary finds nginx (Debian installs it in /usr/sbin, often not in a
-// user's PATH). Without it the test skips, or fails when CI=true.
-func nginxBinary(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("nginx"); err == nil {
+// toolPath finds the program name in PATH or in the sbin directories
+// (Debian installs nginx there, often not in a user's PATH). Without it the
+// test skips, saying what the tool was for, or fails when CI=true.
+func toolPath(tb testing.TB, name, purpose string) string {
+	tb.Helper()
+	if p, err := exec.LookPath(name); err == nil {
 		return p
 	}
-	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
-		return "/usr/sbin/nginx"
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
+		if p := filepath.Join(dir, name); isExecutable(p) {
+			return p
+		}
 	}
-	msg := "nginx not found: install it (scripts/test-deps.sh does) to test the proxy config"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	skipUnlessCI(tb, fmt.Sprintf("%s not found: install it (scripts/test-deps.sh does) %s", name, purpose))
 	return ""
+}
+
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+}
+
+// nginxBinary finds nginx, or skips (fails when CI=true).
+func nginxBinary(t *testing.T) string {
+	t.Helper()
+	return toolPath(t, "nginx", "to test the proxy configs")
 }
 
 // composeNginxConf is deploy/nginx/factstream.conf, as the cluster profile
@@ -55,9 +65,10 @@ func replaceOnce(t *testing.T, s, old, new string) string {
 	return strings.Replace(s, old, new, 1)
 }
 
-// startNginx runs nginx in the foreground with site (a conf.d file) in a
-// temporary prefix, and waits until it proxies /healthz.
-func startNginx(t *testing.T, site, listen string) string {
+// startNginx checks site (a conf.d file) with nginx -t, then runs nginx in
+// the foreground with it in a temporary prefix, and waits until base
+// (nginx's address, as client reaches it) proxies /healthz.
+func startNginx(t *testing.T, site, base string, client *http.Client) {
 	t.Helper()
 	bin := nginxBinary(t)
 	prefix := t.TempDir()
@@ -85,7 +96,11 @@ http {
 	if err := os.WriteFile(conf, []byte(main), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-p", prefix, "-c", conf, "-e", filepath.Join(prefix, "error.log"))
+	args := []string{"-p", prefix, "-c", conf, "-e", filepath.Join(prefix, "error.log")}
+	if out, err := exec.Command(bin, append([]string{"-t", "-q"}, args...)...).CombinedOutput(); err != nil {
+		t.Fatalf("nginx -t: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, args...)
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, out
 	dieWithParent(cmd)
@@ -98,7 +113,6 @@ http {
 		cmd.Process.Kill()
 		<-exited
 	})
-	base := "http://" + listen
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		select {
@@ -107,10 +121,10 @@ http {
 			t.Fatalf("nginx exited at start: %s\n%s", out, log)
 		default:
 		}
-		if resp, err := http.Get(base + "/healthz"); err == nil {
+		if resp, err := client.Get(base + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return base
+				return
 			}
 		}
 		if time.Now().After(deadline) {
@@ -121,11 +135,11 @@ http {
 }
 
 // deliveredBeforeNext opens a stream through base and posts n facts through
-// it, one at a time: each fact's id must come out of the stream (within
+// it with client, one at a time: each fact's id must come out of the stream (within
 // wait) before the next is posted. A proxy that holds the stream back
 // (headers or small events) fails this. The stream's request ends with the
 // check, whatever the proxy does.
-func deliveredBeforeNext(t *testing.T, base string, n int, wait time.Duration) error {
+func deliveredBeforeNext(t *testing.T, client *http.Client, base string, n int, wait time.Duration) error {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	ids := make(chan string, 64)
@@ -138,7 +152,7 @@ func deliveredBeforeNext(t *testing.T, base string, n int, wait time.Duration) e
 		if err != nil {
 			return
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			return
 		}
@@ -153,7 +167,7 @@ func deliveredBeforeNext(t *testing.T, base string, n int, wait time.Duration) e
 	for i := range n {
 		// Posted before or after the stream registers, the fact's seq comes
 		// as the snapshot's id or as its own event.
-		f := postFact(t, base, fmt.Sprintf("through nginx %d", i))
+		f := postFactWith(t, client, base, fmt.Sprintf("through nginx %d", i))
 		timer := time.NewTimer(wait)
 		for got := ""; got != fmt.Sprint(f.Seq); {
 			var ok bool
@@ -179,9 +193,10 @@ func TestNginxConfigStreamsWithoutBuffering(t *testing.T) {
 	_, nodes := startCluster(t, 2)
 	upstreams := map[string]string{"factstream-a:3000": nodes[0].Addr, "factstream-b:3000": nodes[1].Addr}
 	listen := freePort(t)
-	base := startNginx(t, composeNginxConf(t, listen, upstreams), listen)
+	base := "http://" + listen
+	startNginx(t, composeNginxConf(t, listen, upstreams), base, http.DefaultClient)
 
-	if err := deliveredBeforeNext(t, base, 10, 5*time.Second); err != nil {
+	if err := deliveredBeforeNext(t, http.DefaultClient, base, 10, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	s := openStream(t, base+"/events", nil)
@@ -222,9 +237,10 @@ func TestNginxBufferingIsDetected(t *testing.T) {
 	site := composeNginxConf(t, listen, upstreams)
 	site = replaceOnce(t, site, "gzip off;", "gzip on; gzip_types text/event-stream; gzip_min_length 0;")
 	site = replaceOnce(t, site, "proxy_buffering off;", "proxy_buffering on; proxy_ignore_headers X-Accel-Buffering;")
-	base := startNginx(t, site, listen)
+	base := "http://" + listen
+	startNginx(t, site, base, http.DefaultClient)
 
-	if err := deliveredBeforeNext(t, base, 3, time.Second); err == nil {
+	if err := deliveredBeforeNext(t, http.DefaultClient, base, 3, time.Second); err == nil {
 		t.Fatal("a buffering nginx delivered every event at once: the check cannot tell")
 	}
 }
