@@ -121,7 +121,8 @@ func newAsset(body []byte, contentType string) asset {
 func version(etag string) string { return strings.Trim(etag, `"`) }
 
 // mustRead panics because a missing embedded file is a build mistake that
-// go:embed already rules out; there is nothing to recover at run time.
+// the embed directive already rules out; there is nothing to recover at run
+// time.
 func mustRead(name string) []byte {
 	b, err := files.ReadFile(name)
 	if err != nil {
