@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -47,6 +48,9 @@ func TestDashboard(t *testing.T) {
 		p.waitFor(5*time.Second, "the counters from /status",
 			`document.getElementById('fact-count').textContent === `+js(itoa(st.Facts))+
 				` && Number(document.getElementById('client-count').textContent) >= 1`)
+		// Every fact is on the page: there is nothing older to load.
+		p.waitFor(2*time.Second, "the load-older button to say there is nothing older",
+			`document.getElementById('load-older').disabled && document.getElementById('load-older').textContent === 'No older facts'`)
 		p.checkNoErrors(false)
 	})
 
@@ -86,6 +90,88 @@ func TestDashboard(t *testing.T) {
 		p := openPage(t, browser, srv.URL, 1280)
 		testFilter(t, p, srv.URL)
 	})
+
+	t.Run("ChartHasALabelledScale", func(t *testing.T) {
+		p := openPage(t, browser, srv.URL, 1280)
+		testChart(t, p)
+	})
+
+	t.Run("PhoneShowsFactsOnTheFirstScreen", func(t *testing.T) {
+		p := loadPage(t, browser, srv.URL, 375, 667)
+		testPhone(t, p)
+	})
+}
+
+// testChart checks that the facts-per-minute chart has a scale a reader
+// can see and a screen reader can hear, and that the bars follow it.
+func testChart(t *testing.T, p *page) {
+	// Every fact on this server was created within the test, so within
+	// the chart's hour.
+	n := len(p.rows())
+	p.waitFor(2*time.Second, "the chart to count every fact",
+		`document.getElementById('chart').getAttribute('aria-label').includes(': `+itoa(n)+` facts in all')`)
+	label := eval[string](p, `document.getElementById('chart').getAttribute('aria-label')`)
+	top := eval[string](p, `document.getElementById('chart-max').textContent`)
+	peak := eval[string](p, `document.getElementById('chart-peak').textContent`)
+	for _, want := range []string{"Facts per minute", "last 60 minutes", "on a scale of 0 to " + top + ":", "at most "} {
+		if !strings.Contains(label, want) {
+			t.Errorf("chart aria-label %q lacks %q", label, want)
+		}
+	}
+	topN, err := strconv.Atoi(top)
+	if err != nil || topN < 1 {
+		t.Fatalf("the axis maximum reads %q, want a positive number", top)
+	}
+	var peakN int
+	if _, err := fmt.Sscanf(peak, "peak %d/min", &peakN); err != nil || peakN < 1 || peakN > topN {
+		t.Fatalf("chart peak reads %q with the axis at %d: want 'peak N/min' with 1 <= N <= %d", peak, topN, topN)
+	}
+	if !strings.Contains(label, "at most "+itoa(peakN)+" in one minute") {
+		t.Errorf("chart aria-label %q does not name the peak %d", label, peakN)
+	}
+	// The tallest bar stands at peak/top of the plot's 80 units.
+	tallest := eval[float64](p, `Math.max(...[...document.querySelectorAll('#chart rect')].map(r => Number(r.getAttribute('height'))))`)
+	if want := float64(peakN) / float64(topN) * 80; tallest < want-0.01 || tallest > want+0.01 {
+		t.Errorf("tallest bar is %.2f units high, want %.2f (peak %d on an axis to %d)", tallest, want, peakN, topN)
+	}
+	// The axis labels are on screen: the maximum, zero and the time span.
+	axis := eval[string](p, `[...document.querySelectorAll('.chart-y span, .chart-x span')].filter(e => e.getClientRects().length > 0).map(e => e.textContent).join('|')`)
+	if axis != top+"|0|60 min ago|30 min ago|now" {
+		t.Errorf("visible axis labels = %q, want %q", axis, top+"|0|60 min ago|30 min ago|now")
+	}
+	p.checkNoErrors(false)
+}
+
+// testPhone checks the layout at 375 × 667: the first fact is on the first
+// screen, nothing scrolls sideways, and the form, folded behind a button,
+// opens and posts with the keyboard.
+func testPhone(t *testing.T, p *page) {
+	p.waitFor(10*time.Second, "live with rows", `document.querySelector('#connection').dataset.state === 'live' && document.querySelector('#facts > tr')`)
+	box := eval[map[string]float64](p, `(r => ({top: r.top, bottom: r.bottom}))(document.querySelector('#facts > tr').getBoundingClientRect())`)
+	if box["top"] < 0 || box["bottom"] > 667 {
+		t.Errorf("the first fact row spans %.0f to %.0f px: want it inside the first 667 px", box["top"], box["bottom"])
+	}
+	if sw := eval[int](p, `document.documentElement.scrollWidth`); sw > 375 {
+		t.Errorf("the page is %d px wide in a 375 px viewport: it scrolls sideways", sw)
+	}
+	if eval[bool](p, isShown("fact-form")) {
+		t.Errorf("the form is open on a phone before it is asked for")
+	}
+	before := len(p.rows())
+	p.do(chromedp.Focus(chromedp.ID("post-toggle")), chromedp.KeyEvent(kb.Enter))
+	p.waitFor(2*time.Second, "the form to open with the focus in it",
+		isShown("fact-form")+` && document.activeElement.id === 'info' && document.getElementById('post-toggle').getAttribute('aria-expanded') === 'true'`)
+	const text = "Posted from a phone"
+	p.do(chromedp.KeyEvent(text), chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Enter))
+	p.waitFor(2*time.Second, "the phone's fact in the table",
+		`[...document.querySelectorAll('#facts td.info')].some(td => td.textContent === `+js(text)+`)`)
+	if got := len(p.rows()); got != before+1 {
+		t.Errorf("rows = %d after one post, want %d", got, before+1)
+	}
+	if sw := eval[int](p, `document.documentElement.scrollWidth`); sw > 375 {
+		t.Errorf("with the form open the page is %d px wide in a 375 px viewport", sw)
+	}
+	p.checkNoErrors(false)
 }
 
 func testForm(t *testing.T, p *page) {
@@ -218,12 +304,30 @@ func TestDashboardSurvivesRestart(t *testing.T) {
 	b := postFact(t, srv.URL, "before-restart-2")
 	p := openPage(t, browser, srv.URL, 1280)
 	p.waitFor(2*time.Second, "the first facts", `document.querySelector(`+js(rowSelector(b.Seq))+`)`)
+	p.waitFor(5*time.Second, "current counters", counters("2", "1", false))
 
 	srv.Stop(t)
 	p.waitFor(5*time.Second, "the indicator to say reconnecting",
 		`document.querySelector('#connection').dataset.state === 'reconnecting'`)
 	if text := eval[string](p, `document.getElementById('connection').textContent`); !strings.Contains(text, "last event") {
 		t.Errorf("reconnecting indicator says %q, want the time of the last event", strings.TrimSpace(text))
+	}
+	// The counters keep their last values, marked as such: dimmed, with a
+	// title and a note that a screen reader reads with the number.
+	p.waitFor(2*time.Second, "the counters marked stale", counters("2", "1", true))
+	screenshot(t, p, "dashboard-stale.png")
+	for _, id := range []string{"fact-count", "client-count"} {
+		got := eval[map[string]string](p, `(e => ({title: e.title, opacity: getComputedStyle(e).opacity,
+			name: e.getAttribute('aria-labelledby').split(' ').map(id => document.getElementById(id).textContent).join(' ')}))(document.getElementById(`+js(id)+`))`)
+		if !strings.Contains(got["title"], "Last known") {
+			t.Errorf("#%s title = %q while the server is down, want it to say the value is the last known", id, got["title"])
+		}
+		if op, _ := strconv.ParseFloat(got["opacity"], 64); op >= 0.8 {
+			t.Errorf("#%s opacity = %s while the server is down, want it dimmed", id, got["opacity"])
+		}
+		if !strings.Contains(got["name"], "last known") {
+			t.Errorf("#%s is labelled %q while the server is down, want it to say last known", id, got["name"])
+		}
 	}
 
 	// Facts committed while the page is cut off, straight into the file.
@@ -246,7 +350,20 @@ func TestDashboardSurvivesRestart(t *testing.T) {
 	c := postFact(t, srv.URL, "after-restart")
 	p.waitFor(2*time.Second, "the fact posted after the restart", `document.querySelector(`+js(rowSelector(c.Seq))+`)`)
 	p.checkRows(a.Seq, b.Seq, res.Facts[0].Seq, res.Facts[1].Seq, c.Seq)
+	p.waitFor(5*time.Second, "current counters again", counters("5", "1", false))
 	p.checkNoErrors(true) // refused connections while the server is down
+}
+
+// counters is a JavaScript condition: the counters show facts and clients
+// and are marked stale or not.
+func counters(facts, clients string, stale bool) string {
+	not := "!"
+	if stale {
+		not = ""
+	}
+	return `((f, c) => f.textContent === ` + js(facts) + ` && c.textContent === ` + js(clients) +
+		` && ` + not + `f.classList.contains('stale') && ` + not + `c.classList.contains('stale'))` +
+		`(document.getElementById('fact-count'), document.getElementById('client-count'))`
 }
 
 // TestDashboardScreenshots writes screenshots at desktop and phone widths to
@@ -263,10 +380,6 @@ func TestDashboardScreenshots(t *testing.T) {
 		{"A day on Venus is longer than its year.", "https://science.nasa.gov/venus/"},
 	} {
 		postDraft(t, srv.URL, d[0], d[1])
-	}
-	dir := "artifacts"
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
 	}
 	for _, v := range []struct {
 		name  string
@@ -292,18 +405,28 @@ func TestDashboardScreenshots(t *testing.T) {
 			// A short viewport, so the full-page shot is as tall as the
 			// content and no taller.
 			p.do(chromedp.EmulateViewport(v.width, 400))
-			png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
-			if err != nil {
-				t.Fatalf("screenshot: %v", err)
-			}
-			path := filepath.Join(dir, "dashboard-"+v.name+".png")
-			if err := os.WriteFile(path, png, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("wrote %s", path)
+			screenshot(t, p, "dashboard-"+v.name+".png")
 			p.checkNoErrors(false)
 		})
 	}
+}
+
+// screenshot writes a full-page screenshot of p to tests/artifacts/name.
+func screenshot(tb testing.TB, p *page, name string) {
+	tb.Helper()
+	const dir = "artifacts"
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		tb.Fatalf("screenshot: %v", err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Logf("wrote %s", path)
 }
 
 // postDraft posts one fact with an optional source and returns it.
@@ -430,6 +553,43 @@ func TestDashboardKeepsTableBounded(t *testing.T) {
 	check(2500)
 	postBatch(10)
 	check(2510)
+
+	// Older facts, a page at a time, with the filter set: each fact once,
+	// the filter applied to the loaded rows, live facts still on top.
+	const filter = "bulk fact 7"
+	p.do(chromedp.Focus(chromedp.ID("filter")), chromedp.KeyEvent(filter))
+	p.waitFor(2*time.Second, "the filter", `document.getElementById('filter-status').textContent.startsWith('Showing ')`)
+	p.waitFor(5*time.Second, "the load-older button", `!document.getElementById('load-older').disabled`)
+	p.do(chromedp.Click(chromedp.ID("load-older")))
+	p.waitFor(5*time.Second, "the first older page", `document.querySelectorAll('#facts > tr').length === 2500`)
+	live := postFact(t, srv.URL, "live after paging back")
+	p.waitFor(2*time.Second, "the live fact on top", `document.querySelector('#facts > tr').dataset.seq === '`+itoa(int(live.Seq))+`'`)
+	if got := eval[bool](p, `document.getElementById('load-older').disabled`); got {
+		t.Fatalf("load-older is disabled after a full page: facts 1 to 10 are still to come")
+	}
+	// The keyboard works too.
+	p.do(chromedp.Focus(chromedp.ID("load-older")), chromedp.KeyEvent(kb.Enter))
+	p.waitFor(5*time.Second, "the last older page and the button disabled",
+		`document.querySelectorAll('#facts > tr').length === 2511 && document.getElementById('load-older').disabled`)
+	rows := p.rows()
+	for i, seq := range rows {
+		if want := itoa(2511 - i); seq != want {
+			t.Fatalf("row %d is data-seq %s, want %s: every fact once, newest first", i, seq, want)
+		}
+	}
+	if got := eval[string](p, `document.getElementById('load-older').textContent`); got != "No older facts" {
+		t.Errorf("load-older says %q at the first fact, want %q", got, "No older facts")
+	}
+	// The loaded rows follow the filter: shown exactly when they match.
+	wrong := eval[[]string](p, `[...document.querySelectorAll('#facts > tr')].filter(r => Number(r.dataset.seq) <= 510
+		&& r.hidden !== !r.querySelector('td.info').textContent.includes(`+js(filter)+`)).map(r => r.dataset.seq)`)
+	if len(wrong) > 0 {
+		t.Errorf("loaded rows %v ignore the filter %q", wrong, filter)
+	}
+	shown := eval[int](p, `[...document.querySelectorAll('#facts > tr')].filter(r => Number(r.dataset.seq) <= 510 && !r.hidden).length`)
+	if shown != 11 { // bulk fact 7 and 70 to 79, seqs 8 and 71 to 80
+		t.Errorf("%d loaded rows match the filter, want 11", shown)
+	}
 	p.checkNoErrors(false)
 }
 
@@ -465,4 +625,89 @@ func TestDashboardStartsOverWhenTheStoreIsReplaced(t *testing.T) {
 		t.Fatalf("row %d reads %q, want the new store's fact", b.Seq, got)
 	}
 	p.checkNoErrors(true) // refused connections while the server is down
+}
+
+// TestDashboardAsksForAToken opens the page on a server whose stream needs
+// a token. The page must say so instead of "reconnecting", take the token
+// in a field (a wrong one is refused with a message), go live with it, and
+// ask for a publish token when posting needs another one.
+func TestDashboardAsksForAToken(t *testing.T) {
+	browser := startBrowser(t)
+	cfg := browserConfig(t)
+	cfg.SubscribeTokens = []string{"read-token"}
+	cfg.PublishTokens = []string{"post-token"}
+	srv := startServer(t, cfg)
+	publishAs(t, srv.URL, "post-token", "behind a token")
+
+	p := loadPage(t, browser, srv.URL, 1280, 900)
+	p.waitFor(10*time.Second, "the token panel, with the focus in its field",
+		isShown("token-panel")+` && document.activeElement.id === 'token-input'`)
+	says := func(id string) string {
+		return eval[string](p, `document.getElementById(`+js(id)+`).textContent.trim()`)
+	}
+	if got := says("connection"); got != "Access token needed" {
+		t.Errorf("indicator says %q, want %q", got, "Access token needed")
+	}
+	if got := eval[string](p, `document.getElementById('connection').dataset.state`); got == "live" {
+		t.Errorf("indicator state is live without a token")
+	}
+	if got := says("token-message"); !strings.Contains(got, "needs an access token") {
+		t.Errorf("token panel says %q, want that the server needs an access token", got)
+	}
+	if got := says("empty"); strings.Contains(got, "No facts yet") {
+		t.Errorf("the table says %q: the server has facts, the page may not read them", got)
+	}
+
+	// A wrong token, typed and sent with Enter.
+	p.do(chromedp.KeyEvent("wrong-token"), chromedp.KeyEvent(kb.Enter))
+	p.waitFor(5*time.Second, "the refusal", `document.getElementById('token-message').textContent.includes('refused')`)
+	if got := says("connection"); got != "Access token refused" {
+		t.Errorf("indicator says %q after a wrong token, want %q", got, "Access token refused")
+	}
+	screenshot(t, p, "dashboard-token.png")
+
+	// The right one.
+	p.do(chromedp.Focus(chromedp.ID("token-input")),
+		chromedp.KeyEvent("a", chromedp.KeyModifiers(chromedp.ModifierCtrl)),
+		chromedp.KeyEvent("read-token"), chromedp.KeyEvent(kb.Enter))
+	p.waitFor(5*time.Second, "live with the stored fact",
+		`document.querySelector('#connection').dataset.state === 'live' && document.querySelector('#facts td.info')?.textContent === 'behind a token'`)
+	p.waitFor(2*time.Second, "the panel closed", `document.getElementById('token-panel').hidden`)
+	if got := eval[string](p, `sessionStorage.getItem('factstream.token')`); got != "read-token" {
+		t.Errorf("session storage token = %q, want %q", got, "read-token")
+	}
+	if got := eval[string](p, `location.href`); strings.Contains(got, "token") {
+		t.Errorf("the address bar shows %q: the token does not belong there", got)
+	}
+	p.waitFor(5*time.Second, "the counters", counters("1", "1", false))
+
+	// Posting needs the publish token: the server's 401 shows in the form,
+	// and the panel asks for a publish token.
+	const text = "posted with the publish token"
+	p.do(chromedp.SetValue(chromedp.ID("info"), text), chromedp.Click(chromedp.ID("post-button")))
+	p.waitFor(5*time.Second, "the 401 in the form and the publish token field focused",
+		`!document.getElementById('form-error').hidden && `+isShown("token-panel")+
+			` && document.activeElement.id === 'publish-token-input'`)
+	if got := says("form-error"); !strings.Contains(got, "token") {
+		t.Errorf("form error says %q, want the server's word about the token", got)
+	}
+	p.do(chromedp.KeyEvent("post-token"), chromedp.KeyEvent(kb.Enter))
+	p.waitFor(2*time.Second, "the panel closed", `document.getElementById('token-panel').hidden`)
+	if got := eval[string](p, `document.getElementById('info').value`); got != text {
+		t.Errorf("the fact's text is %q after the refusal, want it kept", got)
+	}
+	p.do(chromedp.Click(chromedp.ID("post-button")))
+	p.waitFor(5*time.Second, "the posted fact",
+		`document.querySelector('#facts td.info')?.textContent === `+js(text)+` && document.getElementById('form-error').hidden`)
+	if got := eval[string](p, `sessionStorage.getItem('factstream.publishToken')`); got != "post-token" {
+		t.Errorf("session storage publish token = %q, want %q", got, "post-token")
+	}
+
+	// A reload keeps the tokens for the tab: live at once, no panel.
+	p.do(chromedp.Reload())
+	p.waitFor(5*time.Second, "live after the reload", `document.querySelector('#connection').dataset.state === 'live'`)
+	if eval[bool](p, isShown("token-panel")) {
+		t.Errorf("the token panel is open after a reload with a stored token")
+	}
+	p.checkNoErrors(true) // the refused requests are logged by the browser
 }

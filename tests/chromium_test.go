@@ -76,6 +76,15 @@ type page struct {
 // connection indicator says live. The tab closes when the test ends.
 func openPage(tb testing.TB, browser context.Context, url string, width int64) *page {
 	tb.Helper()
+	p := loadPage(tb, browser, url, width, 900)
+	p.waitFor(10*time.Second, "the indicator to say live", `document.querySelector('#connection').dataset.state === 'live'`)
+	return p
+}
+
+// loadPage opens url in a new tab of width × height pixels without waiting
+// for the stream, for pages that are not expected to go live.
+func loadPage(tb testing.TB, browser context.Context, url string, width, height int64) *page {
+	tb.Helper()
 	ctx, cancelTab := chromedp.NewContext(browser)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
 	tb.Cleanup(func() {
@@ -97,8 +106,7 @@ func openPage(tb testing.TB, browser context.Context, url string, width int64) *
 			p.mu.Unlock()
 		}
 	}()
-	p.do(chromedp.EmulateViewport(width, 900), chromedp.Navigate(url))
-	p.waitFor(10*time.Second, "the indicator to say live", `document.querySelector('#connection').dataset.state === 'live'`)
+	p.do(chromedp.EmulateViewport(width, height), chromedp.Navigate(url))
 	return p
 }
 
@@ -185,6 +193,12 @@ func (p *page) checkRows(want ...uint64) {
 func js(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// isShown is a JavaScript expression that is true when the element with
+// the given id is rendered (not hidden, not display: none).
+func isShown(id string) string {
+	return `(e => !!e && e.getClientRects().length > 0)(document.getElementById(` + js(id) + `))`
 }
 
 // rowSelector is the CSS selector of the row of seq.

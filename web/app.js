@@ -7,11 +7,14 @@
 //   event id when it reconnects, so the server sends only what was missed;
 //   when the page has to open a new EventSource itself it passes the same
 //   position as ?lastEventId=. Facts are also keyed by seq as a safety net.
-// - The DOM stays bounded: only the newest MAX_ROWS facts are kept.
+// - The DOM stays bounded: the newest MAX_ROWS facts, plus the older pages
+//   the reader asked for, never more than MAX_HELD rows.
 'use strict';
 
 (() => {
-  const MAX_ROWS = 2000;
+  const MAX_ROWS = 2000; // the live window
+  const MAX_HELD = 10000; // with older pages loaded by hand
+  const OLDER_PAGE = 500; // facts per "Load older" request (the API allows 1000)
   const STATUS_EVERY_MS = 10000; // regular /status refresh
   const STATUS_HIDDEN_MS = 60000; // while the tab is in the background
   const STATUS_MIN_GAP_MS = 2000; // at most this often when facts stream in
@@ -19,17 +22,29 @@
   const TICK_MS = 15000; // relative times and the chart's minute window
   const CHART_MINUTES = 60;
   const TOKEN_KEY = 'factstream.token';
+  const PUBLISH_TOKEN_KEY = 'factstream.publishToken';
 
   const $ = (id) => document.getElementById(id);
   const ui = {
     conn: $('connection'),
     connText: $('connection-text'),
-    notice: $('notice'),
+    tokenButton: $('token-button'),
+    tokenPanel: $('token-panel'),
+    tokenMessage: $('token-message'),
+    tokenForm: $('token-form'),
+    tokenInput: $('token-input'),
+    publishTokenInput: $('publish-token-input'),
+    tokenForget: $('token-forget'),
+    tokenClose: $('token-close'),
     factCount: $('fact-count'),
+    factNote: $('fact-note'),
     clientCount: $('client-count'),
     clientNote: $('client-note'),
     chart: $('chart'),
     chartPeak: $('chart-peak'),
+    chartMax: $('chart-max'),
+    post: $('post-section'),
+    postToggle: $('post-toggle'),
     form: $('fact-form'),
     info: $('info'),
     source: $('source'),
@@ -40,34 +55,46 @@
     filterStatus: $('filter-status'),
     rows: $('facts'),
     empty: $('empty'),
+    older: $('older'),
+    olderButton: $('load-older'),
+    olderStatus: $('older-status'),
   };
   const fieldErrors = { info: $('info-error'), source: $('source-error') };
   const fieldInputs = { info: ui.info, source: ui.source };
 
-  const token = takeToken();
-
   const state = {
-    facts: new Map(), // seq -> {fact, row, time, text}
+    tokens: loadTokens(), // {read, publish}
+    auth: null, // null, or why reading is refused: 'missing' | 'refused'
+    conn: 'connecting',
+    everLive: false,
+    statusFresh: false, // the counters come from /status since the stream is live
+    facts: new Map(), // seq -> {fact, row, time, ms, text}
     floor: 0, // seqs at or below this were dropped from the window: seen
     streamSeq: 0, // highest seq received through the stream: resume point
     perMinute: new Map(), // minute number -> facts created in it
+    lowestCounted: Infinity, // facts below this seq are not in perMinute yet
     lastEventAt: null,
     status: null, // last /status answer
     newSinceStatus: 0,
     behind: null, // {seq, at}: /status saw a head the stream had not
     filter: '',
+    older: newOlder(),
   };
 
-  // ---- Access token -------------------------------------------------------
+  // newOlder is the state of paging back through history. A new object
+  // after a reset makes any request still in flight recognisably stale.
+  function newOlder() {
+    return { limit: MAX_ROWS, end: false, busy: false };
+  }
 
-  // takeToken reads #token= (or #access_token=) once, keeps it for this tab
-  // only and removes it from the address bar, so it is not bookmarked,
-  // shared by copy-and-paste or left in the history.
-  function takeToken() {
-    let stored = '';
-    try {
-      stored = sessionStorage.getItem(TOKEN_KEY) || '';
-    } catch (_) { /* storage disabled: keep the token in memory only */ }
+  // ---- Access tokens ------------------------------------------------------
+
+  // loadTokens reads the tokens kept for this tab, and takes a read token
+  // from #token= (or #access_token=) once: it is kept for this tab only
+  // and removed from the address bar, so it is not bookmarked, shared by
+  // copy-and-paste or left in the history.
+  function loadTokens() {
+    const t = { read: storageGet(TOKEN_KEY), publish: storageGet(PUBLISH_TOKEN_KEY) };
     let found = '';
     const rest = [];
     // Split by hand: URLSearchParams would turn a '+' of a base64 token
@@ -81,13 +108,27 @@
         rest.push(part);
       }
     }
-    if (!found) return stored;
-    try {
-      sessionStorage.setItem(TOKEN_KEY, found);
-    } catch (_) { /* see above */ }
+    if (!found) return t;
+    storageSet(TOKEN_KEY, found);
     history.replaceState(history.state, '',
       location.pathname + location.search + (rest.length ? '#' + rest.join('&') : ''));
-    return found;
+    t.read = found;
+    return t;
+  }
+
+  function storageGet(key) {
+    try {
+      return sessionStorage.getItem(key) || '';
+    } catch (_) {
+      return ''; // storage disabled: tokens live in memory only
+    }
+  }
+
+  function storageSet(key, value) {
+    try {
+      if (value) sessionStorage.setItem(key, value);
+      else sessionStorage.removeItem(key);
+    } catch (_) { /* see storageGet */ }
   }
 
   function decode(s) {
@@ -98,21 +139,89 @@
     }
   }
 
-  function authHeaders(extra) {
-    const h = Object.assign({}, extra);
-    if (token) h.Authorization = 'Bearer ' + token;
-    return h;
+  function readHeaders() {
+    return state.tokens.read ? { Authorization: 'Bearer ' + state.tokens.read } : {};
   }
 
-  function showNotice(text) {
-    ui.notice.textContent = text;
-    ui.notice.hidden = !text;
+  // A publish token of its own wins; otherwise the read token goes along,
+  // since the server lets one token do both when it is a publish token.
+  function publishToken() {
+    return state.tokens.publish || state.tokens.read;
   }
 
-  function needToken() {
-    showNotice(token
-      ? 'The access token was refused. Open the dashboard again with #token=<your token> at the end of the address.'
-      : 'This service needs an access token. Open the dashboard with #token=<your token> at the end of the address.');
+  // needToken is called when the server refuses to let this page read: the
+  // stream stops retrying (every attempt would be refused the same way)
+  // and the token panel asks for a token. /status keeps being polled, so a
+  // server restarted without tokens is noticed by itself.
+  function needToken(refused) {
+    clearTimeout(retryTimer);
+    if (source) {
+      source.close();
+      source = null;
+    }
+    state.auth = refused ? 'refused' : 'missing';
+    setConnection(state.everLive ? 'reconnecting' : 'connecting');
+    openTokenPanel('read', refused
+      ? 'The server refused this access token. Check it and enter it again.'
+      : 'This server needs an access token before it shows facts. Enter it below.');
+    updateListStatus();
+  }
+
+  // accessGranted runs when a read succeeds after a refusal.
+  function accessGranted() {
+    if (!state.auth) return;
+    state.auth = null;
+    if (ui.tokenPanel.dataset.reason === 'read') closeTokenPanel(false);
+    setConnection(state.conn);
+    updateListStatus();
+    if (!source) connect();
+  }
+
+  function openTokenPanel(reason, message) {
+    const wasHidden = ui.tokenPanel.hidden;
+    ui.tokenPanel.dataset.reason = reason;
+    setText(ui.tokenMessage, message);
+    ui.tokenMessage.hidden = !message;
+    ui.tokenPanel.hidden = false;
+    ui.tokenButton.hidden = false;
+    ui.tokenButton.setAttribute('aria-expanded', 'true');
+    if (!wasHidden) return;
+    ui.tokenForget.hidden = !state.tokens.read && !state.tokens.publish;
+    ui.tokenInput.value = state.tokens.read;
+    ui.publishTokenInput.value = state.tokens.publish;
+    // Move the focus only when it is not somewhere the reader put it (a
+    // refused post moves it here on purpose: that is what to do next).
+    const field = reason === 'publish' ? ui.publishTokenInput : ui.tokenInput;
+    if (reason === 'publish' || document.activeElement === document.body || !document.activeElement) {
+      field.focus();
+    }
+  }
+
+  function closeTokenPanel(refocus) {
+    ui.tokenPanel.hidden = true;
+    ui.tokenPanel.dataset.reason = '';
+    ui.tokenButton.setAttribute('aria-expanded', 'false');
+    ui.tokenButton.hidden = !state.tokens.read && !state.tokens.publish && !state.auth;
+    if (refocus && !ui.tokenButton.hidden) ui.tokenButton.focus();
+  }
+
+  function useTokens(read, publish) {
+    const readChanged = read !== state.tokens.read;
+    state.tokens = { read, publish };
+    storageSet(TOKEN_KEY, read);
+    storageSet(PUBLISH_TOKEN_KEY, publish);
+    ui.tokenForget.hidden = !read && !publish;
+    ui.formError.hidden = true;
+    if (state.auth) {
+      // The answer (a live stream, or a refusal) replaces this message.
+      setText(ui.tokenMessage, 'Checking the access token…');
+    } else {
+      closeTokenPanel(true);
+    }
+    if (readChanged || state.auth) {
+      connect();
+      scheduleStatus(0);
+    }
   }
 
   // ---- Time formatting ----------------------------------------------------
@@ -139,19 +248,29 @@
 
   const exactFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
   const clockFormat = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' });
+  const minuteFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 
   // ---- Connection indicator ----------------------------------------------
 
   function setConnection(next) {
+    if (next !== 'live') state.statusFresh = false;
+    if (next === 'live' && state.conn !== 'live') state.everLive = true;
+    state.conn = next;
     let text = 'Connecting…';
-    if (next === 'live') text = 'Live';
-    if (next === 'reconnecting') {
+    if (state.auth) {
+      text = state.auth === 'refused' ? 'Access token refused' : 'Access token needed';
+    } else if (next === 'live') {
+      text = 'Live';
+    } else if (next === 'reconnecting') {
       text = 'Reconnecting… ' + (state.lastEventAt
         ? 'last event ' + clockFormat.format(state.lastEventAt)
         : 'no event yet');
     }
     ui.conn.dataset.state = next;
-    if (ui.connText.textContent !== text) ui.connText.textContent = text;
+    if (state.auth) ui.conn.dataset.reason = 'token';
+    else delete ui.conn.dataset.reason;
+    setText(ui.connText, text);
+    updateCounts();
   }
 
   // ---- The stream ---------------------------------------------------------
@@ -162,31 +281,46 @@
 
   // connect opens a new EventSource. The browser reconnects by itself after
   // a dropped connection; this runs again only when it gives up (an HTTP
-  // error such as 503 closes an EventSource for good) or the stream stalls.
+  // error such as 401 or 503 closes an EventSource for good) or the stream
+  // stalls.
   function connect() {
     clearTimeout(retryTimer);
     if (source) source.close();
     const q = new URLSearchParams();
-    if (token) q.set('access_token', token);
+    if (state.tokens.read) q.set('access_token', state.tokens.read);
     if (state.streamSeq > 0) q.set('lastEventId', String(state.streamSeq));
     const qs = q.toString();
     const es = new EventSource('/events' + (qs ? '?' + qs : ''));
     source = es;
     es.onopen = () => {
+      if (es !== source) return;
       backoff = 1000;
+      accessGranted();
       setConnection('live');
-      scheduleStatus(0); // the client count now includes this page
+      scheduleStatus(0); // fresh counters, and the client count now includes this page
     };
-    es.onmessage = onMessage;
+    es.onmessage = (ev) => {
+      if (es === source) onMessage(ev);
+    };
     es.onerror = () => {
       if (es !== source) return;
-      setConnection('reconnecting');
-      if (es.readyState === EventSource.CLOSED) {
-        retryTimer = setTimeout(connect, backoff);
-        backoff = Math.min(backoff * 2, 30000);
-        statusSoon(); // a 401 or 503 shows up there with a readable reason
-      }
+      const closed = es.readyState === EventSource.CLOSED;
+      // A refused first connection waits for probe's verdict, so the
+      // indicator does not say "reconnecting" for a missing token.
+      if (!state.auth && (!closed || state.conn === 'live')) setConnection('reconnecting');
+      if (closed) probe(es);
     };
+  }
+
+  // probe finds out why the stream was refused. EventSource does not tell
+  // the status code, so /status, behind the same guard, is asked: a 401
+  // means a token is needed (or was wrong); anything else is retried.
+  async function probe(es) {
+    const code = await fetchStatus();
+    if (es !== source || code === 401) return;
+    if (!state.auth) setConnection('reconnecting');
+    retryTimer = setTimeout(connect, backoff);
+    backoff = Math.min(backoff * 2, 30000);
   }
 
   function onMessage(ev) {
@@ -234,12 +368,12 @@
     fresh.sort((a, b) => a.seq - b.seq);
     const headSeq = state.status ? state.status.last_seq : Infinity;
     for (const f of fresh) {
-      countMinute(parseTime(f.created_at));
+      countMinute(f);
       if (f.seq > headSeq) state.newSinceStatus++;
     }
     // A snapshot can hold far more facts than the window: build rows only
     // for the newest ones and mark the rest as seen.
-    const render = fresh.slice(-MAX_ROWS);
+    const render = fresh.slice(-state.older.limit);
     if (render.length < fresh.length) {
       state.floor = Math.max(state.floor, fresh[fresh.length - render.length - 1].seq);
     }
@@ -334,7 +468,7 @@
   }
 
   function trim() {
-    while (state.facts.size > MAX_ROWS) {
+    while (state.facts.size > state.older.limit) {
       const last = ui.rows.lastElementChild;
       const seq = Number(last.dataset.seq);
       last.remove();
@@ -347,9 +481,12 @@
     ui.rows.textContent = '';
     state.facts.clear();
     state.perMinute.clear();
+    state.lowestCounted = Infinity;
     state.floor = 0;
     state.streamSeq = 0;
     state.newSinceStatus = 0;
+    state.older = newOlder();
+    setText(ui.olderStatus, '');
   }
 
   function refreshTimes() {
@@ -358,6 +495,111 @@
       const t = ago(e.ms, now);
       if (e.time.textContent !== t) e.time.textContent = t;
     }
+  }
+
+  function oldestShown() {
+    const last = ui.rows.lastElementChild;
+    return last ? Number(last.dataset.seq) : 0;
+  }
+
+  // ---- Older facts, a page at a time ----------------------------------------
+
+  // loadOlder appends the page of facts just below the oldest row. Older
+  // pages only ever hold seqs below every row shown, so no fact can appear
+  // twice; the window grows to MAX_HELD to keep them while live facts
+  // arrive on top.
+  async function loadOlder() {
+    const older = state.older;
+    const before = oldestShown();
+    if (older.busy || before <= 1 || state.facts.size >= MAX_HELD) return;
+    older.busy = true;
+    // Once the reader pages back, live facts no longer push rows out
+    // until the page holds MAX_HELD.
+    older.limit = MAX_HELD;
+    ui.older.setAttribute('aria-busy', 'true');
+    updateOlder();
+    let note = '';
+    try {
+      const r = await fetch('/facts?order=desc&before=' + before + '&limit=' + OLDER_PAGE,
+        { headers: readHeaders(), cache: 'no-store' });
+      if (r.status === 401) {
+        if (older === state.older) needToken(!!state.tokens.read);
+        return;
+      }
+      if (!r.ok) {
+        note = 'Could not load older facts: the server answered ' + r.status + '.';
+        return;
+      }
+      const page = await r.json();
+      // A reset, or more live facts than a page pushing rows out, while
+      // the request was out: the page no longer joins the table.
+      if (older !== state.older || oldestShown() !== before) {
+        note = 'The table changed meanwhile; try again.';
+        return;
+      }
+      const got = page && Array.isArray(page.facts) ? page.facts : [];
+      const list = got.filter((f) => isFact(f) && f.seq < before && !state.facts.has(f.seq));
+      if (!Number.isSafeInteger(page && page.next_before) || got.length < OLDER_PAGE) {
+        older.end = true; // next_before is null on an empty page; a short page is the last
+      }
+      note = addOlder(list);
+    } catch (_) {
+      note = 'Could not reach the server; try again.';
+    } finally {
+      older.busy = false;
+      if (older === state.older) {
+        ui.older.removeAttribute('aria-busy');
+        const hadFocus = document.activeElement === ui.olderButton;
+        if (note) setText(ui.olderStatus, note);
+        updateOlder();
+        // A button that becomes disabled drops the focus to the page's
+        // start; keep the reader where they were.
+        if (hadFocus && ui.olderButton.disabled) ui.olderStatus.focus();
+      }
+    }
+  }
+
+  function addOlder(list) {
+    list.sort((a, b) => b.seq - a.seq);
+    list = list.slice(0, Math.max(0, MAX_HELD - state.facts.size));
+    if (list.length === 0) return 'There are no older facts.';
+    const now = Date.now();
+    const frag = document.createDocumentFragment();
+    let shown = 0;
+    for (const f of list) {
+      if (f.seq < state.lowestCounted) countMinute(f);
+      const row = makeRow(f, now);
+      if (!row.hidden) shown++;
+      frag.appendChild(row);
+    }
+    ui.rows.appendChild(frag);
+    updateListStatus();
+    drawChartSoon();
+    const n = list.length.toLocaleString();
+    const what = 'Loaded ' + n + (list.length === 1 ? ' older fact' : ' older facts');
+    if (state.filter === '') return what + '.';
+    return what + '; ' + (shown === 0 ? 'none' : shown.toLocaleString()) +
+      (shown === 1 ? ' matches' : ' match') + ' the filter.';
+  }
+
+  // updateOlder shows the button once there are rows, and disables it when
+  // nothing older exists: the last page came back short or empty, the
+  // oldest row is the first fact, or /status counts no more facts than the
+  // page holds.
+  function updateOlder() {
+    const older = state.older;
+    const n = state.facts.size;
+    const oldest = oldestShown();
+    const stored = state.status ? (Number(state.status.facts) || 0) + state.newSinceStatus : Infinity;
+    const none = older.end || oldest <= 1 || stored <= n;
+    const full = n >= MAX_HELD;
+    ui.older.hidden = n === 0;
+    ui.olderButton.disabled = older.busy || none || full;
+    let label = 'Load older facts';
+    if (older.busy) label = 'Loading older facts…';
+    else if (none) label = 'No older facts';
+    else if (full) label = 'Showing the most this page holds (' + MAX_HELD.toLocaleString() + ')';
+    setText(ui.olderButton, label);
   }
 
   // ---- Filter -------------------------------------------------------------
@@ -380,10 +622,17 @@
       for (const e of state.facts.values()) if (!e.row.hidden) shown++;
       ui.filterStatus.textContent = 'Showing ' + shown + ' of ' + total + ' facts';
     } else {
-      ui.filterStatus.textContent = total >= MAX_ROWS ? 'Showing the newest ' + total + ' facts' : '';
+      ui.filterStatus.textContent = total >= MAX_ROWS && !state.older.end ? 'Showing the newest ' + total + ' facts' : '';
     }
     ui.empty.hidden = shown > 0;
-    ui.empty.textContent = total === 0 ? 'No facts yet. Post the first one.' : 'No fact matches the filter.';
+    let empty = 'No fact matches the filter.';
+    if (total === 0) {
+      empty = state.auth
+        ? 'Facts appear here once the server accepts an access token.'
+        : 'No facts yet. Post the first one.';
+    }
+    setText(ui.empty, empty);
+    updateOlder();
   }
 
   // ---- Counters from /status ---------------------------------------------
@@ -391,6 +640,7 @@
   let statusTimer = 0;
   let statusDue = 0;
   let statusBusy = false;
+  let statusAgain = false; // asked for while busy: ask again right after
   let statusLast = 0;
 
   function scheduleStatus(delay) {
@@ -409,25 +659,55 @@
 
   async function refreshStatus() {
     statusTimer = 0;
-    if (statusBusy) return;
+    if (statusBusy) {
+      // The answer on its way may predate what asked for this one (the
+      // stream opening): it would leave the counters stale for a period.
+      statusAgain = true;
+      return;
+    }
     statusBusy = true;
-    // The head /status reports cannot be behind a fact the page received
-    // before asking, unless the store was replaced.
-    const seen = state.streamSeq;
     try {
-      const r = await fetch('/status', { headers: authHeaders(), cache: 'no-store' });
-      if (r.ok) {
-        applyStatus(await r.json(), seen);
-      } else if (r.status === 401) {
-        needToken();
-      }
-    } catch (_) {
-      // Unreachable server: the connection indicator already says so.
+      await fetchStatus();
     } finally {
       statusBusy = false;
       statusLast = Date.now();
-      scheduleStatus(document.hidden ? STATUS_HIDDEN_MS : STATUS_EVERY_MS);
+      const again = statusAgain;
+      statusAgain = false;
+      scheduleStatus(again ? 0 : document.hidden ? STATUS_HIDDEN_MS : STATUS_EVERY_MS);
     }
+  }
+
+  // fetchStatus asks /status and applies the answer. It returns the HTTP
+  // status, 0 when the server could not be reached, or -1 when the tokens
+  // changed while it asked (the answer is about the old ones).
+  async function fetchStatus() {
+    // The head /status reports cannot be behind a fact the page received
+    // before asking, unless the store was replaced.
+    const seen = state.streamSeq;
+    const sent = state.tokens.read;
+    let r;
+    let s;
+    try {
+      r = await fetch('/status', { headers: readHeaders(), cache: 'no-store' });
+      if (r.ok) s = await r.json();
+    } catch (_) {
+      // Unreachable server: the connection indicator says so; the
+      // counters are marked stale.
+      markStale();
+      return 0;
+    }
+    if (sent !== state.tokens.read) return -1;
+    if (r.status === 401) {
+      needToken(sent !== '');
+      return 401;
+    }
+    if (!r.ok) {
+      markStale();
+      return r.status;
+    }
+    accessGranted();
+    applyStatus(s, seen);
+    return r.status;
   }
 
   function applyStatus(s, seen) {
@@ -441,13 +721,23 @@
       connect();
     }
     state.status = s;
+    state.statusFresh = state.conn === 'live';
     state.newSinceStatus = 0;
     for (const seq of state.facts.keys()) if (seq > s.last_seq) state.newSinceStatus++;
-    if (ui.notice.textContent.includes('token')) showNotice('');
     updateCounts();
+    updateOlder();
     checkStall(s.last_seq);
   }
 
+  function markStale() {
+    state.statusFresh = false;
+    updateCounts();
+  }
+
+  // updateCounts shows the last counters /status gave. They are only
+  // current while the stream is live and the last /status answered: at
+  // any other time they are marked as last known values, so a reader does
+  // not take "1 live client" from an hour ago for now.
   function updateCounts() {
     const s = state.status;
     if (!s) return;
@@ -456,7 +746,15 @@
     const clients = Number(cluster ? s.cluster_clients : s.clients) || 0;
     setText(ui.factCount, facts.toLocaleString());
     setText(ui.clientCount, clients.toLocaleString());
-    setText(ui.clientNote, cluster ? 'on all servers' : 'on this server');
+    const stale = state.conn !== 'live' || !state.statusFresh;
+    const staleTitle = 'Last known value: not updated while the connection is down';
+    for (const el of [ui.factCount, ui.clientCount]) {
+      el.classList.toggle('stale', stale);
+      if (stale) el.title = staleTitle;
+      else el.removeAttribute('title');
+    }
+    setText(ui.factNote, stale ? 'last known, not live' : 'stored in total');
+    setText(ui.clientNote, stale ? 'last known, not live' : cluster ? 'on all servers' : 'on this server');
   }
 
   // checkStall is the page's heartbeat check. EventSource hides the
@@ -465,7 +763,7 @@
   // a quiet one. /status tells the store's head: if it stays ahead of what
   // the stream delivered, the stream is reopened from where it stopped.
   function checkStall(head) {
-    if (!Number.isSafeInteger(head) || head <= state.streamSeq || ui.conn.dataset.state !== 'live') {
+    if (!Number.isSafeInteger(head) || head <= state.streamSeq || state.conn !== 'live') {
       state.behind = null;
       return;
     }
@@ -488,14 +786,24 @@
   const SVG = 'http://www.w3.org/2000/svg';
   let chartFrame = 0;
 
-  function countMinute(ms) {
-    const m = Math.floor(ms / 60000);
+  function countMinute(f) {
+    state.lowestCounted = Math.min(state.lowestCounted, f.seq);
+    const m = Math.floor(parseTime(f.created_at) / 60000);
     if (m <= Math.floor(Date.now() / 60000) - CHART_MINUTES) return;
     state.perMinute.set(m, (state.perMinute.get(m) || 0) + 1);
   }
 
   function drawChartSoon() {
     if (!chartFrame) chartFrame = requestAnimationFrame(drawChart);
+  }
+
+  // scaleMax rounds the busiest minute up to 1, 2 or 5 times a power of
+  // ten, so the axis reads as a round number.
+  function scaleMax(peak) {
+    if (peak <= 1) return 1;
+    const p = 10 ** Math.floor(Math.log10(peak));
+    for (const m of [1, 2, 5]) if (m * p >= peak) return m * p;
+    return 10 * p;
   }
 
   function drawChart() {
@@ -511,28 +819,37 @@
       peak = Math.max(peak, n);
       total += n;
     }
+    const top = scaleMax(peak);
     const W = 600;
     const H = 80;
     const slot = W / CHART_MINUTES;
     const frag = document.createDocumentFragment();
-    const base = document.createElementNS(SVG, 'line');
-    setAttrs(base, { x1: 0, x2: W, y1: H - 0.5, y2: H - 0.5, class: 'chart-base' });
-    frag.appendChild(base);
+    for (const [y, cls] of [[0.5, 'chart-grid'], [H / 2, 'chart-grid'], [H - 0.5, 'chart-base']]) {
+      const line = document.createElementNS(SVG, 'line');
+      setAttrs(line, { x1: 0, x2: W, y1: y, y2: y, class: cls });
+      frag.appendChild(line);
+    }
     for (let i = 0; i < CHART_MINUTES; i++) {
       const m = first + i;
       const n = state.perMinute.get(m) || 0;
-      const h = peak ? Math.max(n ? 2 : 0, (n / peak) * (H - 4)) : 0;
+      const h = n ? Math.max(2, (n / top) * H) : 0;
       const bar = document.createElementNS(SVG, 'rect');
       setAttrs(bar, { x: i * slot + 1, y: H - h, width: slot - 2, height: h, class: 'chart-bar' });
       const title = document.createElementNS(SVG, 'title');
-      title.textContent = clockFormat.format(m * 60000) + ': ' + n + (n === 1 ? ' fact' : ' facts');
+      title.textContent = minuteFormat.format(m * 60000) + ': ' + n + (n === 1 ? ' fact' : ' facts');
       bar.appendChild(title);
       frag.appendChild(bar);
     }
     ui.chart.replaceChildren(frag);
-    ui.chart.setAttribute('aria-label', total
-      ? total + ' facts in the last hour, at most ' + peak + ' in one minute'
-      : 'No facts in the last hour');
+
+    const from = minuteFormat.format(first * 60000);
+    const to = minuteFormat.format(nowMin * 60000);
+    setText(ui.chartMax, String(top));
+    ui.chart.setAttribute('aria-label', 'Facts per minute over the last ' + CHART_MINUTES +
+      ' minutes, ' + from + ' to ' + to + ', on a scale of 0 to ' + top + ': ' +
+      (total
+        ? total + (total === 1 ? ' fact' : ' facts') + ' in all, at most ' + peak + ' in one minute.'
+        : 'no facts.'));
     setText(ui.chartPeak, peak ? 'peak ' + peak + '/min' : '');
   }
 
@@ -577,7 +894,7 @@
     ui.formError.hidden = false;
   }
 
-  async function showProblem(r) {
+  async function showProblem(r, sentToken) {
     let p = null;
     try {
       p = await r.json();
@@ -593,11 +910,16 @@
       fieldInputs[first].focus();
       return;
     }
-    if (r.status === 401) needToken();
     let text = (p && (p.detail || p.title)) || 'The server answered ' + r.status + '.';
     const wait = r.headers.get('Retry-After');
     if (wait) text += ' Try again in ' + wait + ' s.';
+    if (r.status === 401) text += ' Enter a publish token above, then post again.';
     showFormError(text);
+    if (r.status === 401) {
+      openTokenPanel('publish', sentToken
+        ? 'The server refused the token for posting. Enter a publish token, then post again.'
+        : 'Posting here needs a publish token. Enter it, then post again.');
+    }
   }
 
   async function submit(ev) {
@@ -610,23 +932,23 @@
     const body = JSON.stringify(draft);
     if (pending.body !== body) pending = { body, key: newKey() };
 
+    const token = publishToken();
+    const headers = { 'Content-Type': 'application/json', 'Idempotency-Key': pending.key };
+    if (token) headers.Authorization = 'Bearer ' + token;
     ui.button.disabled = true;
     ui.form.setAttribute('aria-busy', 'true');
     try {
-      const r = await fetch('/fact', {
-        method: 'POST',
-        headers: authHeaders({ 'Content-Type': 'application/json', 'Idempotency-Key': pending.key }),
-        body,
-      });
+      const r = await fetch('/fact', { method: 'POST', headers, body });
       if (r.status === 201) {
         const fact = await r.json();
         pending = { body: '', key: '' };
         ui.form.reset();
         ui.formStatus.textContent = 'Posted as #' + fact.seq + '.';
+        if (ui.tokenPanel.dataset.reason === 'publish') closeTokenPanel(false);
         addFacts([fact], true); // the stream delivers it too; seq keeps it single
         ui.info.focus();
       } else {
-        await showProblem(r);
+        await showProblem(r, token !== '');
       }
     } catch (_) {
       showFormError('Could not reach the server. Your text is still here; try again.');
@@ -634,6 +956,13 @@
       ui.button.disabled = false;
       ui.form.removeAttribute('aria-busy');
     }
+  }
+
+  // On a phone the form waits behind a button, so the facts come first.
+  function setPostOpen(open) {
+    ui.post.classList.toggle('collapsed', !open);
+    ui.postToggle.setAttribute('aria-expanded', String(open));
+    if (open) ui.info.focus();
   }
 
   // ---- Wiring -------------------------------------------------------------
@@ -651,6 +980,25 @@
   ui.info.addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) ui.form.requestSubmit();
   });
+  ui.postToggle.addEventListener('click', () => setPostOpen(ui.post.classList.contains('collapsed')));
+  ui.tokenForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    useTokens(ui.tokenInput.value.trim(), ui.publishTokenInput.value.trim());
+  });
+  ui.tokenForget.addEventListener('click', () => {
+    ui.tokenInput.value = '';
+    ui.publishTokenInput.value = '';
+    useTokens('', '');
+  });
+  ui.tokenClose.addEventListener('click', () => closeTokenPanel(true));
+  ui.tokenButton.addEventListener('click', () => {
+    if (ui.tokenPanel.hidden) openTokenPanel('user', '');
+    else closeTokenPanel(true);
+  });
+  ui.tokenPanel.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape') closeTokenPanel(true);
+  });
+  ui.olderButton.addEventListener('click', loadOlder);
   let filterFrame = 0;
   ui.filter.addEventListener('input', () => {
     if (!filterFrame) filterFrame = requestAnimationFrame(() => { filterFrame = 0; applyFilter(); });
@@ -659,7 +1007,7 @@
     if (!document.hidden) scheduleStatus(0);
   });
   window.addEventListener('online', () => {
-    if (!source || source.readyState === EventSource.CLOSED) connect();
+    if (!state.auth && (!source || source.readyState === EventSource.CLOSED)) connect();
     scheduleStatus(0);
   });
   setInterval(() => {
@@ -667,11 +1015,12 @@
     drawChart();
   }, TICK_MS);
 
+  ui.tokenButton.hidden = !state.tokens.read && !state.tokens.publish;
   setConnection('connecting');
   drawChart();
   updateListStatus();
   connect();
   // The stream's open refreshes the counters; this is the fallback for a
-  // stream that cannot open (a missing token shows up in /status).
+  // stream that neither opens nor fails (a proxy holding it).
   scheduleStatus(1500);
 })();
