@@ -38,8 +38,11 @@ type Config struct {
 	PublishTokens     []string
 	SubscribeTokens   []string
 	MetricsToken      string
-	CORSOrigins       []string
-	PublishRate       float64
+	// AdminTokens are the bearer tokens of /admin/export and
+	// /admin/backup; without any, those answer 403.
+	AdminTokens []string
+	CORSOrigins []string
+	PublishRate float64
 	// PublishBurst is the bucket size of the publish rate limit; 0 means
 	// the default, twice PublishRate (at least 1).
 	PublishBurst   int
@@ -125,6 +128,7 @@ func settings() []setting {
 			c.MetricsToken = v
 			return nil
 		}},
+		{"admin-tokens", "", "comma-separated bearer tokens (header only) that /admin/export and /admin/backup require; empty turns them off (403)", tokensSetter(func(c *Config) *[]string { return &c.AdminTokens })},
 		{"cors-origins", "*", "comma-separated origins (scheme://host[:port]) that browsers may call from, or * for any (then without credentials)", func(c *Config, v string) error {
 			origins, err := parseOrigins(v)
 			if err != nil {

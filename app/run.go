@@ -142,6 +142,7 @@ func Run(ctx context.Context, cfg Config) error {
 		PublishTokens:   cfg.PublishTokens,
 		SubscribeTokens: cfg.SubscribeTokens,
 		MetricsToken:    cfg.MetricsToken,
+		AdminTokens:     cfg.AdminTokens,
 		CORSOrigins:     cfg.CORSOrigins,
 		PublishRate:     cfg.PublishRate,
 		PublishBurst:    cfg.PublishBurst,

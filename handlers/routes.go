@@ -50,6 +50,9 @@ type Deps struct {
 	SubscribeTokens []string
 	// MetricsToken, when set, is required by /metrics (header only).
 	MetricsToken string
+	// AdminTokens are required by the administration endpoints (header
+	// only); without them those endpoints answer 403.
+	AdminTokens []string
 	// CORSOrigins are the origins browsers may call from; nil sends no
 	// CORS headers.
 	CORSOrigins []string
@@ -98,6 +101,7 @@ func Routes(d Deps) http.Handler {
 	r.GET("/status", g.read, handleStatus(d.Logger, d.Store, d.Hub, d.Cluster, d.Instance))
 	r.GET("/healthz", handleHealthz)
 	r.GET("/readyz", handleReadyz(d.Logger, d.Store))
+	registerAdmin(r, d, reject)
 	if d.Gatherer != nil {
 		r.GET("/metrics", g.metrics, handleMetrics(d.Logger, d.Gatherer))
 	}
