@@ -33,6 +33,9 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	if len(args) > 0 && args[0] == "healthcheck" {
 		return Healthcheck(ctx, args[1:], getenv, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "import" {
+		return Import(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
+	}
 	cfg, err := Parse(args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0

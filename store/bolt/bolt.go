@@ -63,6 +63,9 @@ func Open(path string, opts store.Options) (*Store, error) {
 	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("open bolt file %q: locked by another process (a factstream serving it?): %w", path, err)
+		}
 		return nil, fmt.Errorf("open bolt file %q: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
