@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"factstream/buildinfo"
 	"factstream/handlers"
 	"factstream/hub"
 	"factstream/middleware"
@@ -234,20 +234,8 @@ func defaultInstance() string {
 	return host + "-" + hex.EncodeToString(b)
 }
 
-// version is the module version, or the VCS revision of a source build.
+// version is the one version string of this build, as /status, the
+// start-up log and "factstream version" show it.
 func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 && (v == "" || v == "(devel)") {
-			v = s.Value[:12]
-		}
-	}
-	if v == "" {
-		v = "(devel)"
-	}
-	return v
+	return buildinfo.Read().String()
 }
