@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,7 +28,8 @@ func runService(cfg app.Config) (*service, error) {
 	cfg.OnListen = func(a net.Addr) { addrs <- a }
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx, cfg) }()
-	s := &service{cfg: cfg, stop: func() error {
+	// Once: a restarted service's copy and the original share it.
+	s := &service{cfg: cfg, stop: sync.OnceValue(func() error {
 		cancel()
 		select {
 		case err := <-done:
@@ -35,7 +37,7 @@ func runService(cfg app.Config) (*service, error) {
 		case <-time.After(15 * time.Second):
 			return fmt.Errorf("the service did not stop within 15s")
 		}
-	}}
+	})}
 	select {
 	case a := <-addrs:
 		s.Addr = a.String()
@@ -92,16 +94,11 @@ func startService(tb testing.TB, cfg app.Config) *service {
 	return s
 }
 
-// Stop shuts the service down and waits for app.Run to return; a second
-// call does nothing.
+// Stop shuts the service down and waits for app.Run to return; later
+// calls only repeat the outcome.
 func (s *service) Stop(tb testing.TB) {
 	tb.Helper()
-	if s.stop == nil {
-		return
-	}
-	stop := s.stop
-	s.stop = nil
-	if err := stop(); err != nil {
+	if err := s.stop(); err != nil {
 		tb.Errorf("service: %v", err)
 	}
 }
