@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"factstream/buildinfo"
+	"factstream/cli"
 	"factstream/handlers"
 	"factstream/hub"
 	"factstream/middleware"
@@ -32,6 +33,14 @@ import (
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "healthcheck" {
 		return Healthcheck(ctx, args[1:], getenv, stdout, stderr)
+	}
+	if code, ok := cli.Run(ctx, args, getenv, stdout, stderr); ok {
+		return code
+	}
+	if len(args) > 0 && args[0] == "serve" {
+		args = args[1:]
+	} else if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		cli.Usage(stdout) // the commands; Parse adds the settings
 	}
 	cfg, err := Parse(args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {

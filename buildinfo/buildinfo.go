@@ -120,7 +120,7 @@ func (i Info) Details() string {
 	fmt.Fprintf(&b, "factstream %s\n", i)
 	switch {
 	case i.Revision == "":
-		b.WriteString("revision:  unknown (built without VCS information, as go run does)\n")
+		b.WriteString("revision:  unknown (no VCS information in this build: go run, -buildvcs=false or no .git)\n")
 	case i.Modified:
 		fmt.Fprintf(&b, "revision:  %s (with uncommitted changes)\n", i.Revision)
 	default:

@@ -9,14 +9,15 @@ import (
 	"factstream/client"
 )
 
-// Publish a fact, then follow the stream: the snapshot first, then each
-// fact as it is published. Run against a real service in this process.
+// Publish a fact, then follow the stream: every fact so far, then each
+// one as it is published. The README shows this example from
+// "ctx := context.Background()" on.
 func Example() {
-	url, stop := exampleService() // a factstream on a free port
+	url, stop := exampleService() // a factstream on a free port, in this process
 	defer stop()
-	ctx := context.Background()
 
-	c, err := client.New(url, client.Options{})
+	ctx := context.Background()
+	c, err := client.New(url, client.Options{}) // Options{Token: ...} when publishing is protected
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -25,17 +26,18 @@ func Example() {
 		Source: "https://en.wikipedia.org/wiki/Shark",
 	})
 	if err != nil {
-		log.Fatal(err)
+		log.Fatal(err) // an *client.Error carries the problem: status, detail, bad fields
 	}
 	fmt.Println("published", fact.Seq)
 
-	// Every fact after seq 0, once and in order, across reconnects.
+	// Every fact after seq 0, once and in order, across reconnects and
+	// server restarts; the loop runs until ctx ends or it breaks.
 	for ev, err := range c.Subscribe(ctx, 0) {
 		if err != nil {
-			log.Fatal(err)
+			log.Fatal(err) // only what reconnecting cannot cure, such as a wrong token
 		}
 		if ev.Fact == nil {
-			continue // Truncated, Deleted or Reset: see Event
+			continue // ev.Truncated, ev.Deleted or ev.Reset: see client.Event
 		}
 		fmt.Println(ev.Fact.Seq, ev.Fact.Info)
 		if ev.Fact.Seq == 2 {
