@@ -131,7 +131,13 @@ func (s *subscription) connect(ctx context.Context, yield func(Event, error) boo
 			resp.Header.Get("Content-Type"), s.c.base)}
 	}
 	r := newSSEReader(resp.Body, s.c.o.MaxEventSize, func() { idle.Reset(s.c.o.IdleTimeout) })
-	progressed, err := s.read(r, yield)
+	// The time the consumer takes is not the server's silence.
+	paused := func(ev Event, err error) bool {
+		idle.Stop()
+		defer idle.Reset(s.c.o.IdleTimeout)
+		return yield(ev, err)
+	}
+	progressed, err := s.read(r, paused)
 	if err != nil && !errors.Is(err, errStopped) {
 		err = s.failure(ctx, err)
 	}
