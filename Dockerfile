@@ -7,9 +7,18 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 ARG TARGETOS TARGETARCH
+# The build context has no .git, so Go cannot stamp the version itself:
+# pass it in, e.g. --build-arg VERSION=$(git describe --tags --always --dirty)
+# --build-arg REVISION=$(git rev-parse HEAD) --build-arg BUILD_TIME=$(date -u +%Y-%m-%dT%H:%M:%SZ).
+# Unset, "factstream version" and /status say "devel".
+ARG VERSION="" REVISION="" BUILD_TIME=""
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags="-s -w" -o /out/factstream . \
+    go build -trimpath -ldflags="-s -w \
+      -X factstream/buildinfo.version=${VERSION} \
+      -X factstream/buildinfo.revision=${REVISION} \
+      -X factstream/buildinfo.buildTime=${BUILD_TIME}" \
+      -o /out/factstream . \
  && mkdir -p /out/data
 
 # Runtime stage: distroless "static" has no shell and no package manager,

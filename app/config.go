@@ -280,7 +280,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 }
 
 func printUsage(out io.Writer, all []setting) {
-	fmt.Fprintf(out, "Usage: factstream [flags]\n       %s\n       factstream healthcheck   exit 0 when the service on --addr answers /healthz\n\nEvery flag can also be set by the environment variable shown; a flag wins.\n\n", importUsage)
+	fmt.Fprintf(out, "Settings of factstream serve (every flag can also be set by the environment variable shown; a flag wins):\n\n")
 	for _, s := range all {
 		fmt.Fprintf(out, "  --%s (%s, default %q)\n      %s\n", s.name, envName(s.name), s.def, s.usage)
 	}

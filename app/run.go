@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -20,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"factstream/buildinfo"
+	"factstream/cli"
 	"factstream/handlers"
 	"factstream/hub"
 	"factstream/middleware"
@@ -35,6 +36,14 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 	if len(args) > 0 && args[0] == "import" {
 		return Import(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
+	}
+	if code, ok := cli.Run(ctx, args, getenv, stdout, stderr); ok {
+		return code
+	}
+	if len(args) > 0 && args[0] == "serve" {
+		args = args[1:]
+	} else if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		cli.Usage(stdout) // the commands; Parse adds the settings
 	}
 	cfg, err := Parse(args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
@@ -238,20 +247,8 @@ func defaultInstance() string {
 	return host + "-" + hex.EncodeToString(b)
 }
 
-// version is the module version, or the VCS revision of a source build.
+// version is the one version string of this build, as /status, the
+// start-up log and "factstream version" show it.
 func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 && (v == "" || v == "(devel)") {
-			v = s.Value[:12]
-		}
-	}
-	if v == "" {
-		v = "(devel)"
-	}
-	return v
+	return buildinfo.Read().String()
 }
