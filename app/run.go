@@ -74,7 +74,12 @@ func Run(ctx context.Context, cfg Config) error {
 
 	h := hub.New(hub.Options{Buffer: cfg.ClientBuffer, MaxSubscribers: cfg.MaxClients})
 	defer h.Close()
+	// Made before the store, which may remove facts as it opens.
+	removed := middleware.NewFactsRemoved()
 	st, err := openStore(cfg.Store, store.Options{
+		RetentionFacts: cfg.RetentionFor(kind),
+		RetentionAge:   cfg.RetentionAge,
+		OnRemove:       removed.Add,
 		OnAppend: func(facts []store.Fact) {
 			// Nobody to tell, nothing to encode. Safe against a stream
 			// subscribing right now: it reads the store after it
@@ -120,6 +125,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
+	if err := removed.Register(reg); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	if c, ok := st.(middleware.CommitStats); ok {
 		if err := middleware.RegisterCommitMetrics(reg, c); err != nil {
 			return fmt.Errorf("metrics: %w", err)
@@ -142,6 +150,7 @@ func Run(ctx context.Context, cfg Config) error {
 		PublishTokens:   cfg.PublishTokens,
 		SubscribeTokens: cfg.SubscribeTokens,
 		MetricsToken:    cfg.MetricsToken,
+		AdminTokens:     cfg.AdminTokens,
 		CORSOrigins:     cfg.CORSOrigins,
 		PublishRate:     cfg.PublishRate,
 		PublishBurst:    cfg.PublishBurst,
