@@ -38,11 +38,16 @@ type Config struct {
 	PublishTokens     []string
 	SubscribeTokens   []string
 	MetricsToken      string
-	// AdminTokens are the bearer tokens of /admin/export and
-	// /admin/backup; without any, those answer 403.
+	// AdminTokens are the bearer tokens of the admin endpoints; none
+	// turns them off.
 	AdminTokens []string
-	CORSOrigins []string
-	PublishRate float64
+	// RetentionFacts is how many facts are kept (0: all); below 0 means
+	// the store's default (see RetentionFor).
+	RetentionFacts int
+	// RetentionAge is how long a fact is kept (0: for ever).
+	RetentionAge time.Duration
+	CORSOrigins  []string
+	PublishRate  float64
 	// PublishBurst is the bucket size of the publish rate limit; 0 means
 	// the default, twice PublishRate (at least 1).
 	PublishBurst   int
@@ -128,7 +133,6 @@ func settings() []setting {
 			c.MetricsToken = v
 			return nil
 		}},
-		{"admin-tokens", "", "comma-separated bearer tokens (header only) that /admin/export and /admin/backup require; empty turns them off (403)", tokensSetter(func(c *Config) *[]string { return &c.AdminTokens })},
 		{"cors-origins", "*", "comma-separated origins (scheme://host[:port]) that browsers may call from, or * for any (then without credentials)", func(c *Config, v string) error {
 			origins, err := parseOrigins(v)
 			if err != nil {
@@ -158,6 +162,25 @@ func settings() []setting {
 				return err
 			}
 			c.TrustedProxies = proxies
+			return nil
+		}},
+		{"retention-facts", "", "facts kept; older ones are removed as new ones come (0 keeps all; default: all, or the newest 100000 with the memory: store)", func(c *Config, v string) error {
+			if v == "" {
+				c.RetentionFacts = -1
+				return nil
+			}
+			return intSetter(func(c *Config) *int { return &c.RetentionFacts }, 0)(c, v)
+		}},
+		{"retention-age", "0", "how long a fact is kept, as a Go duration such as 720h (0 keeps facts for ever)", durationSetter(func(c *Config) *time.Duration { return &c.RetentionAge }, 0)},
+		{"admin-tokens", "", "comma-separated bearer tokens (header only, at least 16 characters each) for DELETE /facts/:id, /admin/export and /admin/backup; unset turns administration off (403)", func(c *Config, v string) error {
+			if err := tokensSetter(func(c *Config) *[]string { return &c.AdminTokens })(c, v); err != nil {
+				return err
+			}
+			for i, t := range c.AdminTokens {
+				if len(t) < minAdminToken {
+					return fmt.Errorf("token %d has %d characters: admin tokens need at least %d", i+1, len(t), minAdminToken)
+				}
+			}
 			return nil
 		}},
 		{"tls-cert", "", "PEM certificate file; with tls-key, serve HTTPS and HTTP/2", fileSetter(func(c *Config) *string { return &c.TLSCert })},
@@ -222,6 +245,27 @@ func envName(flagName string) string {
 // settingError names the setting a bad value belongs to, in one line.
 func settingError(s setting, v string, err error) error {
 	return fmt.Errorf("invalid value %q for --%s (%s): %v", v, s.name, envName(s.name), err)
+}
+
+// minAdminToken is the shortest admin token accepted: one that deletes
+// facts must not be guessable.
+const minAdminToken = 16
+
+// memoryRetention is how many facts the memory: store keeps unless told:
+// without a bound it would grow until the process dies.
+const memoryRetention = 100_000
+
+// RetentionFor returns the facts kept on a store of kind: the setting, or
+// the store's default when it is unset.
+func (c Config) RetentionFor(kind string) int {
+	switch {
+	case c.RetentionFacts >= 0:
+		return c.RetentionFacts
+	case kind == "memory":
+		return memoryRetention
+	default:
+		return 0
+	}
 }
 
 // DefaultConfig returns the configuration with every default applied.

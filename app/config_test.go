@@ -57,6 +57,10 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{"FromEnvironment", nil, map[string]string{"FACTSTREAM_SNAPSHOT_MAX": "x"}, "FACTSTREAM_SNAPSHOT_MAX"},
 		{"UnknownFlag", []string{"--colour=red"}, nil, "colour"},
 		{"StrayArgument", []string{"serve"}, nil, "serve"},
+		{"ShortAdminToken", []string{"--admin-tokens=short"}, nil, "--admin-tokens (FACTSTREAM_ADMIN_TOKENS)"},
+		{"SecondAdminTokenShort", nil, map[string]string{"FACTSTREAM_ADMIN_TOKENS": "long-enough-admin-token,short"}, "FACTSTREAM_ADMIN_TOKENS"},
+		{"NegativeRetention", []string{"--retention-facts=-5"}, nil, "--retention-facts"},
+		{"RetentionAge", []string{"--retention-age=30d"}, nil, "--retention-age"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,5 +98,33 @@ func TestMainExitCodes(t *testing.T) {
 	}
 	if code := Main(t.Context(), []string{"-h"}, env(nil), &stdout, &stderr); code != 0 {
 		t.Fatalf("-h: exit %d, want 0", code)
+	}
+}
+
+// Retention defaults to everything, except on the memory: store, which
+// keeps the newest 100,000 facts unless told otherwise.
+func TestRetentionDefaultsByStore(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		kind string
+		want int
+	}{
+		{nil, "bolt", 0},
+		{nil, "redis", 0},
+		{nil, "memory", 100_000},
+		{[]string{"--retention-facts=0"}, "memory", 0},
+		{[]string{"--retention-facts=1000"}, "bolt", 1000},
+	} {
+		cfg, err := Parse(tc.args, env(nil), &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.RetentionFor(tc.kind); got != tc.want {
+			t.Errorf("%v on %s: keeps %d facts, want %d", tc.args, tc.kind, got, tc.want)
+		}
+	}
+	cfg, err := Parse([]string{"--retention-age=720h", "--admin-tokens=0123456789abcdef"}, env(nil), &bytes.Buffer{})
+	if err != nil || cfg.RetentionAge != 720*time.Hour || len(cfg.AdminTokens) != 1 {
+		t.Fatalf("cfg = %+v, %v", cfg, err)
 	}
 }

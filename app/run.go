@@ -86,7 +86,12 @@ func Run(ctx context.Context, cfg Config) error {
 
 	h := hub.New(hub.Options{Buffer: cfg.ClientBuffer, MaxSubscribers: cfg.MaxClients})
 	defer h.Close()
+	// Made before the store, which may remove facts as it opens.
+	removed := middleware.NewFactsRemoved()
 	st, err := openStore(cfg.Store, store.Options{
+		RetentionFacts: cfg.RetentionFor(kind),
+		RetentionAge:   cfg.RetentionAge,
+		OnRemove:       removed.Add,
 		OnAppend: func(facts []store.Fact) {
 			// Nobody to tell, nothing to encode. Safe against a stream
 			// subscribing right now: it reads the store after it
@@ -130,6 +135,9 @@ func Run(ctx context.Context, cfg Config) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics, err := middleware.NewMetrics(reg, h, st)
 	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	if err := removed.Register(reg); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	if c, ok := st.(middleware.CommitStats); ok {

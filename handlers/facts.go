@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
+	"factstream/middleware"
 	"factstream/store"
 )
 
@@ -23,6 +25,11 @@ type FactLister interface {
 	Range(ctx context.Context, after, upTo uint64, limit int) ([]store.Fact, error)
 	Before(ctx context.Context, before uint64, limit int) ([]store.Fact, error)
 	Get(ctx context.Context, id string) (store.Fact, error)
+}
+
+// FactDeleter is what deleting needs from the store.
+type FactDeleter interface {
+	Delete(ctx context.Context, id string) (store.Fact, error)
 }
 
 // keysInFlight tracks idempotency keys whose first request is still being
@@ -142,6 +149,29 @@ func handleGet(log *slog.Logger, facts FactLister) gin.HandlerFunc {
 			return
 		}
 		writeJSON(c, http.StatusOK, f.AppendJSON(nil))
+	}
+}
+
+// handleDelete removes a fact for good. The store tells every stream, on
+// every instance; an id that is not a fact id, like an unknown one, is
+// 404.
+func handleDelete(log *slog.Logger, facts FactDeleter) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := c.Param("id")
+		if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+			writeError(c, log, store.ErrNotFound)
+			return
+		}
+		// Like a publish, a deletion is not abandoned halfway because the
+		// client left.
+		f, err := facts.Delete(context.WithoutCancel(c.Request.Context()), id)
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		log.LogAttrs(c.Request.Context(), slog.LevelInfo, "fact deleted",
+			slog.String("request_id", middleware.RequestIDOf(c)), slog.String("id", f.ID), slog.Uint64("seq", f.Seq))
+		c.Status(http.StatusNoContent)
 	}
 }
 

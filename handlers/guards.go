@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"log/slog"
+	"net/http"
 	"slices"
 
 	"github.com/gin-gonic/gin"
@@ -18,6 +19,7 @@ type guards struct {
 	read    gin.HandlerFunc   // stream and read endpoints
 	publish []gin.HandlerFunc // publish endpoints, in order
 	metrics gin.HandlerFunc   // /metrics
+	admin   gin.HandlerFunc   // admin endpoints: deleting facts
 }
 
 func newGuards(d Deps, reject middleware.Reject) guards {
@@ -37,12 +39,26 @@ func newGuards(d Deps, reject middleware.Reject) guards {
 			middleware.RequireToken(middleware.NewTokens(d.PublishTokens), middleware.FromHeader, reject),
 		},
 		metrics: middleware.RequireToken(middleware.NewTokens(nonEmpty(d.MetricsToken)), middleware.FromHeader, reject),
+		admin:   adminGuard(d.AdminTokens, reject),
 	}
 	if d.Metrics != nil {
 		// Last, so that only the handler's own work is timed.
 		g.publish = append(g.publish, d.Metrics.TimePublish())
 	}
 	return g
+}
+
+// adminGuard requires one of tokens in the Authorization header. Without
+// tokens nobody may administer: an open delete endpoint is never what an
+// operator who set nothing meant.
+func adminGuard(tokens []string, reject middleware.Reject) gin.HandlerFunc {
+	if len(tokens) == 0 {
+		return func(c *gin.Context) {
+			reject(c, middleware.Rejection{Status: http.StatusForbidden, Code: "admin-disabled",
+				Detail: "administration is off on this server: set admin_tokens to turn it on"})
+		}
+	}
+	return middleware.RequireToken(middleware.NewTokens(tokens), middleware.FromHeader, reject)
 }
 
 // publishing returns the publish guards followed by h, in a slice of its

@@ -19,6 +19,7 @@ type Store interface {
 	FactWriter
 	FactLister
 	FactReader
+	FactDeleter
 	Pinger
 }
 
@@ -50,8 +51,8 @@ type Deps struct {
 	SubscribeTokens []string
 	// MetricsToken, when set, is required by /metrics (header only).
 	MetricsToken string
-	// AdminTokens are required by the administration endpoints (header
-	// only); without them those endpoints answer 403.
+	// AdminTokens are required by the admin endpoints (header only);
+	// while there are none, those endpoints answer 403.
 	AdminTokens []string
 	// CORSOrigins are the origins browsers may call from; nil sends no
 	// CORS headers.
@@ -98,10 +99,11 @@ func Routes(d Deps) http.Handler {
 	r.POST("/facts", g.publishing(handlePublish(d.Logger, d.Store, inFlight, d.MaxBody, true))...)
 	r.GET("/facts", g.read, handleList(d.Logger, d.Store))
 	r.GET("/facts/:id", g.read, handleGet(d.Logger, d.Store))
+	r.DELETE("/facts/:id", g.admin, handleDelete(d.Logger, d.Store))
 	r.GET("/status", g.read, handleStatus(d.Logger, d.Store, d.Hub, d.Cluster, d.Instance))
 	r.GET("/healthz", handleHealthz)
 	r.GET("/readyz", handleReadyz(d.Logger, d.Store))
-	registerAdmin(r, d, reject)
+	registerAdmin(r, d, g.admin)
 	if d.Gatherer != nil {
 		r.GET("/metrics", g.metrics, handleMetrics(d.Logger, d.Gatherer))
 	}

@@ -38,6 +38,7 @@ type statusBody struct {
 	Clients        int    `json:"clients"`
 	ClusterClients *int   `json:"cluster_clients,omitempty"`
 	Facts          uint64 `json:"facts"`
+	FirstSeq       uint64 `json:"first_seq"`
 	LastSeq        uint64 `json:"last_seq"`
 	UptimeSeconds  int64  `json:"uptime_seconds"`
 	Instance       string `json:"instance"`
@@ -65,6 +66,7 @@ func handleStatus(log *slog.Logger, facts FactReader, streams Counter, cluster C
 			ClusterClients: clusterClients,
 			Clients:        streams.Subscribers(),
 			Facts:          st.Count,
+			FirstSeq:       st.FirstSeq,
 			LastSeq:        st.LastSeq,
 			UptimeSeconds:  int64(time.Since(in.Started).Seconds()),
 			Instance:       in.ID,

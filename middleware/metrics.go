@@ -166,3 +166,33 @@ func (f factsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(f.ready, prometheus.GaugeValue, 1)
 	ch <- prometheus.MustNewConstMetric(f.desc, prometheus.CounterValue, float64(st.Count))
 }
+
+// FactsRemoved counts the facts this instance removed from the store, by
+// reason. It exists before the store opens (which may remove facts at
+// once), so it is made apart from Metrics; its Add is the store's
+// Options.OnRemove.
+type FactsRemoved struct {
+	vec *prometheus.CounterVec
+}
+
+// NewFactsRemoved returns the counter, with every reason at 0.
+func NewFactsRemoved() *FactsRemoved {
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "factstream_facts_removed_total",
+		Help: "Facts this instance removed from the store: by retention (retention_facts, retention_age) or deleted through the admin API.",
+	}, []string{"reason"})
+	for _, r := range []store.RemovalReason{store.RemovedRetention, store.RemovedDeleted} {
+		vec.WithLabelValues(string(r))
+	}
+	return &FactsRemoved{vec: vec}
+}
+
+// Add counts n facts removed for reason.
+func (f *FactsRemoved) Add(reason store.RemovalReason, n int) {
+	f.vec.WithLabelValues(string(reason)).Add(float64(n))
+}
+
+// Register adds the counter to reg.
+func (f *FactsRemoved) Register(reg prometheus.Registerer) error {
+	return reg.Register(f.vec)
+}

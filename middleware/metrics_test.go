@@ -124,3 +124,29 @@ func TestMetricsCountRejectionsAndTimePublishes(t *testing.T) {
 		t.Error("registering twice on one registry succeeded")
 	}
 }
+
+// The removal counter shows both reasons from the start, at 0, and counts
+// what the store reports.
+func TestFactsRemovedCountsByReason(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	removed := NewFactsRemoved()
+	if err := removed.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	values := func() map[string]float64 {
+		out := map[string]float64{}
+		for _, m := range gather(t, reg)["factstream_facts_removed_total"].GetMetric() {
+			out[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+		return out
+	}
+	if got := values(); len(got) != 2 || got["retention"] != 0 || got["deleted"] != 0 {
+		t.Fatalf("before any removal: %v, want both reasons at 0", got)
+	}
+	removed.Add(store.RemovedRetention, 5)
+	removed.Add(store.RemovedDeleted, 1)
+	removed.Add(store.RemovedRetention, 2)
+	if got := values(); got["retention"] != 7 || got["deleted"] != 1 {
+		t.Fatalf("counted %v, want retention 7 and deleted 1", got)
+	}
+}

@@ -61,7 +61,11 @@ type AppendResult struct {
 
 // Stats describes a store's content.
 type Stats struct {
-	Count   uint64
+	// Count is the number of facts kept.
+	Count uint64
+	// FirstSeq is the seq of the oldest fact kept, 0 while none is.
+	FirstSeq uint64
+	// LastSeq is the highest seq ever assigned, kept or not.
 	LastSeq uint64
 }
 
@@ -79,8 +83,13 @@ type Store interface {
 	Before(ctx context.Context, before uint64, limit int) ([]Fact, error)
 	// Get returns the fact with the given id, or ErrNotFound.
 	Get(ctx context.Context, id string) (Fact, error)
-	// Stats reports the number of facts and the last seq.
+	// Stats reports the number of facts kept, the first seq kept and the
+	// last seq assigned.
 	Stats(ctx context.Context) (Stats, error)
+	// Delete removes the fact with the given id, and its id entry, for
+	// good, and returns it; ErrNotFound when no fact has that id. Every
+	// store sharing the data reports it to its OnDelete.
+	Delete(ctx context.Context, id string) (Fact, error)
 	// Ping reports whether the store can serve requests.
 	Ping(ctx context.Context) error
 	// Close waits for in-flight appends and releases the store.
@@ -97,8 +106,70 @@ type Options struct {
 	// from 1 again. Whoever streams those facts must start over; OnAppend
 	// then goes on from the new head. Only the Redis store calls it.
 	OnReset func()
+	// OnDelete is called with each deleted fact, in OnAppend's sequence
+	// (after the fact itself was reported, if it was), on every instance
+	// sharing the store. It must not block.
+	OnDelete func(Fact)
+	// OnRemove is told how many facts this instance removed and why, for
+	// metrics: facts removed by retention are not reported one by one.
+	OnRemove func(reason RemovalReason, n int)
 	// KeyPrefix namespaces the keys of a shared store (Redis).
 	KeyPrefix string
+
+	// RetentionFacts, when above 0, is how many facts are kept: older ones
+	// are removed as newer ones are committed.
+	RetentionFacts int
+	// RetentionAge, when above 0, is how long a fact is kept: older ones
+	// are removed by a sweep every SweepInterval and when the store opens.
+	RetentionAge time.Duration
+	// SweepInterval is how often the age sweep runs; 0 means
+	// DefaultSweepInterval. Tests shorten it.
+	SweepInterval time.Duration
+	// Now is the store's clock (created_at, expiry); nil means time.Now.
+	// Tests give a fake one.
+	Now func() time.Time
+}
+
+// DefaultSweepInterval is how often facts past RetentionAge are looked
+// for: often enough that they go within a minute.
+const DefaultSweepInterval = 30 * time.Second
+
+// RemovalReason says why facts were removed.
+type RemovalReason string
+
+// The reasons a fact is removed.
+const (
+	RemovedRetention RemovalReason = "retention"
+	RemovedDeleted   RemovalReason = "deleted"
+)
+
+// Clock returns the clock the options name: Now, or time.Now.
+func (o Options) Clock() func() time.Time {
+	if o.Now != nil {
+		return o.Now
+	}
+	return time.Now
+}
+
+// Interval returns how often the age sweep runs.
+func (o Options) Interval() time.Duration {
+	if o.SweepInterval > 0 {
+		return o.SweepInterval
+	}
+	return DefaultSweepInterval
+}
+
+// Removed reports n removals for reason to OnRemove, if set and n > 0.
+func (o Options) Removed(reason RemovalReason, n int) {
+	if o.OnRemove != nil && n > 0 {
+		o.OnRemove(reason, n)
+	}
+}
+
+// Expired reports whether a fact created at createdAt is past the
+// retention age at now.
+func (o Options) Expired(createdAt, now time.Time) bool {
+	return o.RetentionAge > 0 && now.Sub(createdAt) >= o.RetentionAge
 }
 
 // Errors every store reports the same way, so callers can map them with

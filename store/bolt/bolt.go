@@ -24,6 +24,12 @@ var (
 	bucketFacts = []byte("facts") // seq (8 bytes, big endian) -> fact JSON
 	bucketIDs   = []byte("ids")   // id -> seq
 	bucketIdem  = []byte("idem")  // idempotency key -> store.IdempotencyRecord JSON
+	bucketMeta  = []byte("meta")  // keyLastSeq, keyCount -> 8 bytes, big endian
+)
+
+var (
+	keyLastSeq = []byte("last_seq") // the highest seq ever assigned
+	keyCount   = []byte("count")    // the facts kept
 )
 
 // maxGroup bounds how many appends share one transaction.
@@ -33,13 +39,15 @@ const maxGroup = 512
 // it returns; concurrent appends share one transaction and one fsync (group
 // commit), so durability does not cost an fsync per request.
 type Store struct {
-	db       *bbolt.DB
-	onAppend func([]store.Fact)
+	db   *bbolt.DB
+	opts store.Options
+	now  func() time.Time
 
 	// Group-commit counters, for metrics.
 	commits, appends atomic.Uint64
 
 	reqs      chan *pending
+	dels      chan *deletion
 	quit      chan struct{} // closed by Close: no more appends
 	done      chan struct{} // closed when the writer has finished
 	closeOnce sync.Once
@@ -51,6 +59,14 @@ type pending struct {
 	res store.AppendResult
 	err error
 	ok  chan struct{}
+}
+
+// deletion is a Delete waiting for the writer.
+type deletion struct {
+	id   string
+	fact store.Fact
+	err  error
+	ok   chan struct{}
 }
 
 // Open opens (creating it and its directory if needed) the bbolt file at
@@ -68,25 +84,36 @@ func Open(path string, opts store.Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open bolt file %q: %w", path, err)
 	}
+	b := &Store{
+		db:   db,
+		opts: opts,
+		now:  opts.Clock(),
+		reqs: make(chan *pending),
+		dels: make(chan *deletion),
+		quit: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	removed := 0
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketFacts, bucketIDs, bucketIdem} {
+		for _, name := range [][]byte{bucketFacts, bucketIDs, bucketIdem, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
-		return nil
+		if err := initMeta(tx); err != nil {
+			return err
+		}
+		// Retention applies from the start, whatever changed while the
+		// file was closed: the clock, or the settings.
+		n, err := b.retain(tx)
+		removed = n
+		return err
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("prepare bolt file %q: %w", path, err)
 	}
-	b := &Store{
-		db:       db,
-		onAppend: opts.OnAppend,
-		reqs:     make(chan *pending),
-		quit:     make(chan struct{}),
-		done:     make(chan struct{}),
-	}
+	opts.Removed(store.RemovedRetention, removed)
 	go b.writer()
 	return b, nil
 }
@@ -117,12 +144,22 @@ func (b *Store) writer() {
 	defer close(b.done)
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
+	var sweep <-chan time.Time // nil, never ready, without a retention age
+	if b.opts.RetentionAge > 0 {
+		t := time.NewTicker(b.opts.Interval())
+		defer t.Stop()
+		sweep = t.C
+	}
 	for {
 		select {
 		case p := <-b.reqs:
 			b.commit(b.gather(p))
+		case d := <-b.dels:
+			b.delete(d)
+		case <-sweep:
+			b.sweep()
 		case <-prune.C:
-			b.pruneIdem(time.Now())
+			b.pruneIdem(b.now())
 		case <-b.quit:
 			return
 		}
@@ -159,8 +196,9 @@ func (b *Store) gather(first *pending) []*pending {
 // the transaction half done, so it fails the whole group: no request of it
 // is committed, and every one gets the error.
 func (b *Store) commit(group []*pending) {
-	now := time.Now()
+	now := b.now()
 	var fresh []store.Fact
+	removed := 0
 	err := b.db.Update(func(tx *bbolt.Tx) error {
 		fresh = fresh[:0]
 		for _, p := range group {
@@ -174,15 +212,20 @@ func (b *Store) commit(group []*pending) {
 			}
 			fresh = append(fresh, res.Facts...)
 		}
-		return nil
+		var err error
+		removed, err = b.trimCount(tx)
+		return err
 	})
 	if err != nil {
 		err = fmt.Errorf("%w: commit to bolt: %w", store.ErrUnavailable, err)
 		for _, p := range group {
 			p.res, p.err = store.AppendResult{}, err
 		}
-	} else if len(fresh) > 0 && b.onAppend != nil {
-		b.onAppend(fresh)
+	} else {
+		if len(fresh) > 0 && b.opts.OnAppend != nil {
+			b.opts.OnAppend(fresh)
+		}
+		b.opts.Removed(store.RemovedRetention, removed)
 	}
 	if err == nil {
 		b.commits.Add(1)
@@ -233,10 +276,16 @@ func prepare(tx *bbolt.Tx, req store.AppendRequest, now time.Time) (write, store
 		}
 		if replay {
 			out, err := rangeTx(tx, rec.First-1, rec.Last, int(rec.Last-rec.First+1))
-			return w, store.AppendResult{Facts: out, Batch: rec.Batch, Replayed: true}, err
+			if err != nil {
+				return w, store.AppendResult{}, err
+			}
+			// A record whose facts were removed is gone with them.
+			if uint64(len(out)) == rec.Last-rec.First+1 {
+				return w, store.AppendResult{Facts: out, Batch: rec.Batch, Replayed: true}, nil
+			}
 		}
 	}
-	facts, err := store.NewFacts(req, lastSeq(tx.Bucket(bucketFacts)), now)
+	facts, err := store.NewFacts(req, metaGet(tx, keyLastSeq), now)
 	if err != nil {
 		return w, store.AppendResult{}, err
 	}
@@ -274,7 +323,10 @@ func (w write) put(tx *bbolt.Tx) error {
 			return fmt.Errorf("put idempotency record: %w", err)
 		}
 	}
-	return nil
+	if err := metaPut(tx, keyLastSeq, w.facts[len(w.facts)-1].Seq); err != nil {
+		return err
+	}
+	return metaPut(tx, keyCount, metaGet(tx, keyCount)+uint64(len(w.facts)))
 }
 
 func (b *Store) pruneIdem(now time.Time) {
@@ -299,14 +351,6 @@ func seqKey(seq uint64) []byte {
 	k := make([]byte, 8)
 	binary.BigEndian.PutUint64(k, seq)
 	return k
-}
-
-func lastSeq(facts *bbolt.Bucket) uint64 {
-	k, _ := facts.Cursor().Last()
-	if k == nil {
-		return 0
-	}
-	return binary.BigEndian.Uint64(k)
 }
 
 func rangeTx(tx *bbolt.Tx, after, upTo uint64, limit int) ([]store.Fact, error) {
@@ -380,8 +424,11 @@ func (b *Store) Get(ctx context.Context, id string) (store.Fact, error) {
 func (b *Store) Stats(ctx context.Context) (store.Stats, error) {
 	var s store.Stats
 	err := b.db.View(func(tx *bbolt.Tx) error {
-		s.LastSeq = lastSeq(tx.Bucket(bucketFacts))
-		s.Count = s.LastSeq // seqs are gapless from 1
+		s.LastSeq = metaGet(tx, keyLastSeq)
+		s.Count = metaGet(tx, keyCount)
+		if k, _ := tx.Bucket(bucketFacts).Cursor().First(); k != nil {
+			s.FirstSeq = binary.BigEndian.Uint64(k)
+		}
 		return nil
 	})
 	return s, b.wrap("read stats", err)

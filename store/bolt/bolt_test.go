@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -174,4 +176,50 @@ func TestBoltFailedWriteFailsTheWholeGroup(t *testing.T) {
 	// The next group is not affected.
 	storetest.MustAppend(t, b, good)
 	checkCommitted(t, b, rec, 1)
+}
+
+// Retention applies when the file opens, to what the clock or the settings
+// changed while it was closed, before any sweep has run.
+func TestBoltRetentionAppliesAtOpen(t *testing.T) {
+	path := t.TempDir() + "/facts.db"
+	clock := storetest.NewClock()
+	s := mustOpen(t, path, store.Options{Now: clock.Now})
+	old := storetest.MustAppend(t, s, store.AppendRequest{Drafts: storetest.Drafts(3, "old"), Batch: true})
+	clock.Advance(2 * time.Hour)
+	young := storetest.MustAppend(t, s, store.AppendRequest{Drafts: storetest.Drafts(4, "young"), Batch: true})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rm := &storetest.Removals{}
+	s = mustOpen(t, path, store.Options{Now: clock.Now, RetentionAge: time.Hour, RetentionFacts: 2,
+		SweepInterval: time.Hour, OnRemove: rm.OnRemove})
+	storetest.CheckKept(t, s, 7, []uint64{6, 7}, append(old.Facts, young.Facts[:2]...))
+	if got := rm.Count(store.RemovedRetention); got != 5 {
+		t.Fatalf("reported %d removals at open, want 5", got)
+	}
+}
+
+// With a bound on the facts kept, the file stops growing: bbolt reuses
+// the pages of removed facts.
+func TestBoltFileStopsGrowingUnderRetention(t *testing.T) {
+	path := t.TempDir() + "/facts.db"
+	s := mustOpen(t, path, store.Options{RetentionFacts: 200})
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	batch := store.AppendRequest{Drafts: storetest.Drafts(100, strings.Repeat("x", 200)), Batch: true}
+	for range 20 {
+		storetest.MustAppend(t, s, batch)
+	}
+	settled := size()
+	for range 100 {
+		storetest.MustAppend(t, s, batch)
+	}
+	if grown := size(); grown > settled {
+		t.Fatalf("file grew from %d to %d bytes while keeping 200 facts", settled, grown)
+	}
 }

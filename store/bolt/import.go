@@ -107,12 +107,15 @@ func putImported(tx *bbolt.Tx, facts []store.Fact) error {
 func emptyTx(tx *bbolt.Tx) bool {
 	k, _ := tx.Bucket(bucketFacts).Cursor().First()
 	id, _ := tx.Bucket(bucketIDs).Cursor().First()
-	return k == nil && id == nil
+	// A store whose facts all expired still numbers after its last seq: it
+	// held facts, and an import would hand out those seqs again.
+	return k == nil && id == nil && metaGet(tx, keyLastSeq) == 0
 }
 
-// resetTx empties the facts and their ids, as before an import.
+// resetTx empties the facts, their ids and the counters kept beside them,
+// as before an import.
 func resetTx(tx *bbolt.Tx) error {
-	for _, name := range [][]byte{bucketFacts, bucketIDs} {
+	for _, name := range [][]byte{bucketFacts, bucketIDs, bucketMeta} {
 		if err := tx.DeleteBucket(name); err != nil {
 			return err
 		}

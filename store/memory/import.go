@@ -49,7 +49,7 @@ func (m *Store) Import(ctx context.Context, facts iter.Seq2[store.Fact, error]) 
 	if m.closed {
 		return store.ErrClosed
 	}
-	if m.facts.len() != 0 {
+	if m.facts.last() != 0 {
 		return store.ErrNotEmpty
 	}
 	for _, f := range all {

@@ -60,3 +60,18 @@ func TestContract(t *testing.T) {
 		return s
 	})
 }
+
+// Retention drops the oldest chunks of the log: what is kept stays
+// findable, and the log holds no more chunks than the facts kept need.
+func TestMemoryRetentionDropsOldChunks(t *testing.T) {
+	m := New(store.Options{RetentionFacts: 10})
+	defer m.Close()
+	for range 3 * factLogChunk / 100 {
+		storetest.MustAppend(t, m, store.AppendRequest{Drafts: storetest.Drafts(100, "chunk"), Batch: true})
+	}
+	last := uint64(3 * factLogChunk / 100 * 100)
+	if n := len(m.facts.chunks); n > 2 {
+		t.Fatalf("log holds %d chunks for 10 facts", n)
+	}
+	storetest.CheckKept(t, m, last, storetest.SeqRange(last-9, last), nil)
+}

@@ -3,8 +3,8 @@ package redis
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -27,12 +27,10 @@ end
 
 // headLua returns the epoch and the last seq, as of one moment.
 //
-// KEYS: stream, ids, epoch.
-const headLua = epochLua + `
-local last = '0'
-local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if #top > 0 then last = string.match(top[1][1], '^(%d+)-') end
-return {epoch, last}
+// KEYS: stream, ids, epoch, deletions. Returns the epoch, the last seq and
+// the last id of the deletions stream.
+const headLua = epochLua + lastIDLua + `
+return {epoch, string.format('%d', lastSeq(KEYS[1])), lastID(KEYS[4])}
 `
 
 // appendLua assigns seqs and appends in one atomic step, so two instances
@@ -54,10 +52,8 @@ if #KEYS == 4 then
     return {'replay', rec[2], rec[3], rec[4]}
   end
 end
-` + epochLua + `
-local last = 0
-local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if #top > 0 then last = tonumber(string.match(top[1][1], '^(%d+)-')) end
+` + epochLua + lastIDLua + `
+local last = lastSeq(KEYS[1])
 local n = (#ARGV - 3) / 4
 for i = 0, n - 1 do
   local seq = string.format('%d', last + i + 1)
@@ -115,7 +111,7 @@ func (r *Store) Append(ctx context.Context, req store.AppendRequest) (store.Appe
 
 	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
 	defer cancel()
-	now := time.Now()
+	now := r.now()
 	facts, err := store.NewFacts(req, 0, now)
 	if err != nil {
 		return store.AppendResult{}, err
@@ -124,6 +120,21 @@ func (r *Store) Append(ctx context.Context, req store.AppendRequest) (store.Appe
 	reply, err := r.scripts.append.Run(ctx, r.rdb, keys, args...).StringSlice()
 	if err != nil {
 		return store.AppendResult{}, r.wrap("append", err)
+	}
+	if len(reply) == 4 && reply[0] == "replay" {
+		res, err := r.replay(ctx, reply[1], reply[2], reply[3] == "1")
+		if !errors.Is(err, errReplayGone) {
+			return res, err
+		}
+		// The key went with its facts: the request is a new one. Only
+		// one of concurrent requests with the key appends; the others
+		// replay it.
+		if err := r.forgetIdem(ctx, req.Idem.Key, reply[1]); err != nil {
+			return store.AppendResult{}, err
+		}
+		if reply, err = r.scripts.append.Run(ctx, r.rdb, keys, args...).StringSlice(); err != nil {
+			return store.AppendResult{}, r.wrap("append", err)
+		}
 	}
 	switch {
 	case len(reply) == 2 && reply[0] == "ok":
@@ -134,6 +145,7 @@ func (r *Store) Append(ctx context.Context, req store.AppendRequest) (store.Appe
 		for i := range facts {
 			facts[i].Seq = first + uint64(i)
 		}
+		r.afterAppend(ctx, first, facts[len(facts)-1].Seq)
 		return store.AppendResult{Facts: facts, Batch: req.Batch}, nil
 	case len(reply) == 4 && reply[0] == "replay":
 		return r.replay(ctx, reply[1], reply[2], reply[3] == "1")
@@ -184,7 +196,7 @@ func (r *Store) replay(ctx context.Context, first, last string, batch bool) (sto
 		return store.AppendResult{}, err
 	}
 	if uint64(len(facts)) != hi-lo+1 {
-		return store.AppendResult{}, fmt.Errorf("replay: idempotency record names seqs %d..%d, found %d facts", lo, hi, len(facts))
+		return store.AppendResult{}, fmt.Errorf("replay: idempotency record names seqs %d..%d, found %d facts: %w", lo, hi, len(facts), errReplayGone)
 	}
 	return store.AppendResult{Facts: facts, Batch: batch, Replayed: true}, nil
 }

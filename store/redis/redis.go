@@ -51,6 +51,10 @@ type Store struct {
 	onAppend func([]store.Fact)
 	onReset  func()
 	scripts  redisScripts
+	// opts holds the retention settings and the removal callbacks.
+	opts      store.Options
+	now       func() time.Time
+	retention retentionScripts
 	// presenceTTL is store.PresenceTTL; tests shorten it.
 	presenceTTL time.Duration
 	tailBlock   time.Duration // how long one XREAD waits
@@ -58,6 +62,9 @@ type Store struct {
 	ctx      context.Context // ends when the store closes
 	cancel   context.CancelFunc
 	tailDone chan struct{}
+	// sweepDone is closed when the retention sweep has ended (at once
+	// without retention).
+	sweepDone chan struct{}
 	// started is closed once the tail loop knows the head it starts from.
 	// Until then the store answers as Redis being down would: a fact
 	// committed before the tail's starting point would never reach
@@ -81,6 +88,9 @@ type redisKeys struct {
 	idem     string // prefix of idempotency records (hash per key)
 	presence string // hash: instance -> "<clients>:<expiry ms>"
 	epoch    string // string: names the stream's current life (see headLua)
+	// deletions: entry per deleted fact with fields id, seq, epoch, read
+	// by every tail loop (see deleteLua)
+	deletions string
 }
 
 func newRedisKeys(prefix string) redisKeys {
@@ -94,6 +104,8 @@ func newRedisKeys(prefix string) redisKeys {
 		idem:     tag + "idem:",
 		presence: tag + "presence",
 		epoch:    tag + "epoch",
+
+		deletions: tag + "deletions",
 	}
 }
 
@@ -132,6 +144,11 @@ func open(url string, opts store.Options, block time.Duration) (*Store, error) {
 		tailDone: make(chan struct{}),
 		started:  make(chan struct{}),
 
+		opts:      opts,
+		now:       opts.Clock(),
+		retention: newRetentionScripts(),
+		sweepDone: make(chan struct{}),
+
 		presenceTTL: store.PresenceTTL,
 		tailBlock:   block,
 	}
@@ -147,6 +164,11 @@ func open(url string, opts store.Options, block time.Duration) (*Store, error) {
 	reached := err == nil
 	if !reached {
 		r.notStarted = fmt.Errorf("not reached since start-up: %w", err)
+	}
+	if opts.RetentionFacts > 0 || opts.RetentionAge > 0 {
+		go r.sweep()
+	} else {
+		close(r.sweepDone)
 	}
 	if r.onAppend == nil {
 		close(r.started) // no tail to start: nothing can be missed
@@ -305,7 +327,7 @@ func (r *Store) Get(ctx context.Context, id string) (store.Fact, error) {
 	return decodeEntry(msgs[0])
 }
 
-// Stats implements store.Store. Length and head are read in one MULTI, so they
+// Stats implements store.Store. One script reads it all, so the figures
 // describe the same moment.
 func (r *Store) Stats(ctx context.Context) (store.Stats, error) {
 	ctx, cancel, err := r.op(ctx)
@@ -314,26 +336,6 @@ func (r *Store) Stats(ctx context.Context) (store.Stats, error) {
 	}
 	defer cancel()
 	return r.stats(ctx)
-}
-
-func (r *Store) stats(ctx context.Context) (store.Stats, error) {
-	var n *goredis.IntCmd
-	var top *goredis.XMessageSliceCmd
-	_, err := r.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		n = p.XLen(ctx, r.keys.stream)
-		top = p.XRevRangeN(ctx, r.keys.stream, "+", "-", 1)
-		return nil
-	})
-	if err != nil {
-		return store.Stats{}, r.wrap("read stats", err)
-	}
-	st := store.Stats{Count: uint64(n.Val())}
-	if msgs := top.Val(); len(msgs) > 0 {
-		if st.LastSeq, err = seqOf(msgs[0].ID); err != nil {
-			return store.Stats{}, err
-		}
-	}
-	return st, nil
 }
 
 // Ping implements store.Store: it reports whether Redis answers.
@@ -360,6 +362,7 @@ func (r *Store) Close() error {
 			r.tailRdb.Close()
 		}
 		<-r.tailDone
+		<-r.sweepDone
 		if err := r.rdb.Close(); err != nil {
 			r.closeErr = fmt.Errorf("close redis store: %w", err)
 		}

@@ -589,3 +589,72 @@ func TestRedisTailStartsOverWhenRedisGoesBack(t *testing.T) {
 	storetest.MustAppend(t, writer, store.AppendRequest{Drafts: storetest.Drafts(1, "next")}) // seq 3 once more
 	j.waitFor(t, append(want, "reset", "3:next 0"))
 }
+
+// Two instances share one Redis: a deletion made through one reaches the
+// OnDelete of both, after the fact itself; the count trim runs once, so
+// the removals they report add up to the facts removed.
+func TestRedisRemovalsAcrossInstances(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := testPrefix(t)
+	type instance struct {
+		s   *Store
+		rec *storetest.Recorder
+		rm  *storetest.Removals
+	}
+	var inst [2]instance
+	for i := range inst {
+		rec, rm := &storetest.Recorder{}, &storetest.Removals{}
+		inst[i] = instance{mustOpen(t, srv, prefix, store.Options{RetentionFacts: 10,
+			OnAppend: rec.OnAppend, OnDelete: rm.OnDelete, OnRemove: rm.OnRemove}), rec, rm}
+	}
+	var wg sync.WaitGroup
+	for i := range inst {
+		wg.Go(func() {
+			for range 25 {
+				if _, err := inst[i].s.Append(t.Context(), store.AppendRequest{Drafts: storetest.Drafts(1, "shared")}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	storetest.CheckKept(t, inst[0].s, 50, storetest.SeqRange(41, 50), nil)
+	if a, b := inst[0].rm.Count(store.RemovedRetention), inst[1].rm.Count(store.RemovedRetention); a+b != 40 {
+		t.Fatalf("instances reported %d + %d removals for retention, want 40 in all", a, b)
+	}
+	last, err := inst[0].s.Range(t.Context(), 49, 0, 1)
+	if err != nil || len(last) != 1 {
+		t.Fatalf("range = %v, %v", last, err)
+	}
+	if _, err := inst[1].s.Delete(t.Context(), last[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	for i := range inst {
+		storetest.Eventually(t, "the deletion reaches every instance", func() bool { return len(inst[i].rm.Deleted()) == 1 })
+		if got := inst[i].rm.Deleted(); got[0] != 50 {
+			t.Fatalf("instance %d: OnDelete got seq %d, want 50", i, got[0])
+		}
+		if got := inst[i].rec.WaitSeqs(t, 50); len(got) != 50 {
+			t.Fatalf("instance %d: OnAppend reported %d facts, want 50", i, len(got))
+		}
+	}
+	if a, b := inst[0].rm.Count(store.RemovedDeleted), inst[1].rm.Count(store.RemovedDeleted); a != 0 || b != 1 {
+		t.Fatalf("deletions counted %d and %d, want only by the instance that deleted", a, b)
+	}
+}
+
+// A store opened with a retention age removes, at once, what is past it,
+// whichever instance wrote it.
+func TestRedisRetentionAppliesAtOpen(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := testPrefix(t)
+	clock := storetest.NewClock()
+	w := mustOpen(t, srv, prefix, store.Options{Now: clock.Now})
+	old := storetest.MustAppend(t, w, store.AppendRequest{Drafts: storetest.Drafts(3, "old"), Batch: true})
+	clock.Advance(2 * time.Hour)
+	storetest.MustAppend(t, w, store.AppendRequest{Drafts: storetest.Drafts(2, "young"), Batch: true})
+	rm := &storetest.Removals{}
+	s := mustOpen(t, srv, prefix, store.Options{Now: clock.Now, RetentionAge: time.Hour, SweepInterval: time.Hour, OnRemove: rm.OnRemove})
+	storetest.Eventually(t, "the old facts are removed", func() bool { return rm.Count(store.RemovedRetention) == 3 })
+	storetest.CheckKept(t, s, 5, []uint64{4, 5}, old.Facts)
+}

@@ -30,27 +30,30 @@ const (
 	tailMaxBackoff = time.Second
 )
 
-// position is where a tail loop stands: the epoch of the stream it reads
-// and the last seq it reported.
+// position is where a tail loop stands: the epoch of the stream it reads,
+// the last seq it reported and the last entry of the deletions stream it
+// read.
 type position struct {
 	epoch string
 	last  uint64
+	del   string
 }
 
 // head reads the stream's epoch and last seq, as of one moment.
 func (r *Store) head(ctx context.Context) (position, error) {
-	reply, err := r.scripts.head.Run(ctx, r.rdb, []string{r.keys.stream, r.keys.ids, r.keys.epoch}).StringSlice()
+	keys := []string{r.keys.stream, r.keys.ids, r.keys.epoch, r.keys.deletions}
+	reply, err := r.scripts.head.Run(ctx, r.rdb, keys).StringSlice()
 	if err != nil {
 		return position{}, r.wrap("read head", err)
 	}
-	if len(reply) != 2 {
+	if len(reply) != 3 {
 		return position{}, fmt.Errorf("read head: unexpected script reply %q", reply)
 	}
 	last, err := seqOf(reply[1])
 	if err != nil {
 		return position{}, fmt.Errorf("read head: %w", err)
 	}
-	return position{epoch: reply[0], last: last}, nil
+	return position{epoch: reply[0], last: last, del: reply[2]}, nil
 }
 
 // tail reports every fact after pos to onAppend, in seq order, exactly
@@ -76,7 +79,7 @@ func (r *Store) tail(pos position, known bool) {
 	backoff := tailMinBackoff
 	for r.ctx.Err() == nil {
 		streams, err := r.tailRdb.XRead(r.ctx, &goredis.XReadArgs{
-			Streams: []string{r.keys.stream, streamID(pos.last)},
+			Streams: []string{r.keys.stream, r.keys.deletions, streamID(pos.last), pos.del},
 			Count:   tailBatch,
 			Block:   r.tailBlock,
 		}).Result()
@@ -90,9 +93,10 @@ func (r *Store) tail(pos position, known bool) {
 			}
 		}
 		var facts []store.Fact
+		var dels []goredis.XMessage
 		stale := false
 		if err == nil {
-			facts, stale, err = tailFacts(streams, pos.epoch)
+			facts, dels, stale, err = r.tailFacts(streams, pos.epoch)
 		}
 		if err != nil {
 			if !r.sleep(backoff) {
@@ -105,6 +109,17 @@ func (r *Store) tail(pos position, known bool) {
 		if len(facts) > 0 {
 			r.onAppend(facts)
 			pos.last = facts[len(facts)-1].Seq
+		}
+		// A deletion comes after the facts read with it: a fact deleted
+		// before this read is not among them, so no stream gets a fact
+		// after the deletion of it.
+		if len(dels) > 0 && !stale {
+			if r.opts.OnDelete != nil {
+				for _, f := range deletionsOf(dels, pos.epoch) {
+					r.opts.OnDelete(f)
+				}
+			}
+			pos.del = dels[len(dels)-1].ID
 		}
 		if stale {
 			pos.epoch = "" // no head has it: the reset happens whatever the key says
@@ -157,23 +172,28 @@ func (r *Store) awaitHead() (position, bool) {
 	}
 }
 
-// tailFacts decodes what XREAD returned, up to the first entry of another
-// epoch than the one given (stale is then true). Entries written before
-// epochs existed carry none and are taken as they are.
-func tailFacts(streams []goredis.XStream, epoch string) (facts []store.Fact, stale bool, err error) {
+// tailFacts decodes what XREAD returned: the facts, up to the first entry
+// of another epoch than the one given (stale is then true), and the
+// entries of the deletions stream. Entries written before epochs existed
+// carry none and are taken as they are.
+func (r *Store) tailFacts(streams []goredis.XStream, epoch string) (facts []store.Fact, dels []goredis.XMessage, stale bool, err error) {
 	for _, s := range streams {
+		if s.Stream == r.keys.deletions {
+			dels = append(dels, s.Messages...)
+			continue
+		}
 		for _, m := range s.Messages {
 			if e, ok := m.Values["epoch"].(string); ok && e != epoch {
-				return facts, true, nil
+				return facts, dels, true, nil
 			}
 			f, err := decodeEntry(m)
 			if err != nil {
-				return nil, false, err
+				return nil, nil, false, err
 			}
 			facts = append(facts, f)
 		}
 	}
-	return facts, false, nil
+	return facts, dels, false, nil
 }
 
 // sleep waits for d and reports false if the store closed meanwhile.

@@ -48,6 +48,11 @@ var cases = []struct {
 	{"IdempotentReplay", idempotentReplay},
 	{"ConcurrentSameKeyStoresOnce", concurrentSameKeyStoresOnce},
 	{"AppendAfterCloseFails", appendAfterCloseFails},
+	{"RetentionByCount", retentionByCount},
+	{"RetentionByAge", retentionByAge},
+	{"Delete", deleteFact},
+	{"LastSeqOutlivesEveryFact", lastSeqOutlivesEveryFact},
+	{"IdempotencyKeyGoesWithItsFacts", idempotencyKeyGoesWithItsFacts},
 }
 
 // Recorder collects what a store reports through OnAppend.
@@ -317,4 +322,288 @@ func appendAfterCloseFails(t *testing.T, open Opener) {
 	if _, err := s.Append(ctx, store.AppendRequest{Drafts: Drafts(1, "late")}); err == nil {
 		t.Fatal("append after close succeeded")
 	}
+}
+
+// Clock is a fake clock for Options.Now: it stands still until advanced.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock standing at the current time.
+func NewClock() *Clock { return &Clock{now: time.Now()} }
+
+// Now is the function to pass as Options.Now.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// Removals collects what a store reports through OnRemove and OnDelete.
+type Removals struct {
+	mu      sync.Mutex
+	n       map[store.RemovalReason]int
+	deleted []store.Fact
+}
+
+// OnRemove is the function to pass as Options.OnRemove.
+func (r *Removals) OnRemove(reason store.RemovalReason, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n == nil {
+		r.n = map[store.RemovalReason]int{}
+	}
+	r.n[reason] += n
+}
+
+// OnDelete is the function to pass as Options.OnDelete.
+func (r *Removals) OnDelete(f store.Fact) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.deleted = append(r.deleted, f)
+}
+
+// Count returns how many removals for reason were reported.
+func (r *Removals) Count(reason store.RemovalReason) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n[reason]
+}
+
+// Deleted returns the seqs reported to OnDelete, in order.
+func (r *Removals) Deleted() []uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]uint64, len(r.deleted))
+	for i, f := range r.deleted {
+		out[i] = f.Seq
+	}
+	return out
+}
+
+// Eventually polls cond until it holds or five seconds have passed: a
+// sweep runs on its own ticker, a Redis store reports from its tail loop.
+func Eventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("still not true after 5s: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// CheckKept checks that s keeps exactly the facts with the seqs want, in
+// Stats, Range (also in pages of 2), Before and Get, and that every fact of
+// gone answers ErrNotFound.
+func CheckKept(tb testing.TB, s store.Store, lastSeq uint64, want []uint64, gone []store.Fact) {
+	tb.Helper()
+	ctx := context.Background()
+	st, err := s.Stats(ctx)
+	wantFirst := uint64(0)
+	if len(want) > 0 {
+		wantFirst = want[0]
+	}
+	if err != nil || st.Count != uint64(len(want)) || st.FirstSeq != wantFirst || st.LastSeq != lastSeq {
+		tb.Fatalf("stats = %+v, %v; want count %d, first %d, last %d", st, err, len(want), wantFirst, lastSeq)
+	}
+	all, err := s.Range(ctx, 0, 0, 1000)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if got := seqsOf(all); fmt.Sprint(got) != fmt.Sprint(want) {
+		tb.Fatalf("range = %v, want %v", got, want)
+	}
+	var paged []uint64
+	for after := uint64(0); ; {
+		page, err := s.Range(ctx, after, 0, 2)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		paged = append(paged, seqsOf(page)...)
+		after = page[len(page)-1].Seq
+	}
+	if fmt.Sprint(paged) != fmt.Sprint(want) {
+		tb.Fatalf("range in pages of 2 = %v, want %v", paged, want)
+	}
+	desc, err := s.Before(ctx, 0, 1000)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	got := seqsOf(desc)
+	for i, j := 0, len(got)-1; i < j; i, j = i+1, j-1 {
+		got[i], got[j] = got[j], got[i]
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		tb.Fatalf("before, reversed = %v, want %v", got, want)
+	}
+	if len(want) > 1 {
+		if top, err := s.Before(ctx, want[len(want)-1], 1); err != nil || len(top) != 1 || top[0].Seq != want[len(want)-2] {
+			tb.Fatalf("before(%d, 1) = %v, %v; want seq %d", want[len(want)-1], seqsOf(top), err, want[len(want)-2])
+		}
+	}
+	for _, f := range all {
+		if g, err := s.Get(ctx, f.ID); err != nil || g.Seq != f.Seq {
+			tb.Fatalf("get(%s) = %+v, %v; want seq %d", f.ID, g, err, f.Seq)
+		}
+	}
+	for _, f := range gone {
+		if _, err := s.Get(ctx, f.ID); !errors.Is(err, store.ErrNotFound) {
+			tb.Fatalf("get removed fact %d: err = %v, want store.ErrNotFound", f.Seq, err)
+		}
+	}
+}
+
+func seqsOf(fs []store.Fact) []uint64 {
+	out := make([]uint64, len(fs))
+	for i, f := range fs {
+		out[i] = f.Seq
+	}
+	return out
+}
+
+// SeqRange returns the seqs lo to hi.
+func SeqRange(lo, hi uint64) []uint64 {
+	var out []uint64
+	for seq := lo; seq <= hi; seq++ {
+		out = append(out, seq)
+	}
+	return out
+}
+
+func retentionByCount(t *testing.T, open Opener) {
+	rm := &Removals{}
+	s := open(t, store.Options{RetentionFacts: 5, OnRemove: rm.OnRemove})
+	first := MustAppend(t, s, store.AppendRequest{Drafts: Drafts(3, "old"), Batch: true})
+	CheckKept(t, s, 3, SeqRange(1, 3), nil)
+	MustAppend(t, s, store.AppendRequest{Drafts: Drafts(4, "new"), Batch: true})
+	CheckKept(t, s, 7, SeqRange(3, 7), first.Facts[:2])
+	for range 6 {
+		MustAppend(t, s, store.AppendRequest{Drafts: Drafts(1, "more")})
+	}
+	CheckKept(t, s, 13, SeqRange(9, 13), first.Facts)
+	if got := rm.Count(store.RemovedRetention); got != 8 {
+		t.Fatalf("reported %d removals for retention, want 8", got)
+	}
+	if got := rm.Count(store.RemovedDeleted); got != 0 {
+		t.Fatalf("reported %d deletions, want 0", got)
+	}
+}
+
+func retentionByAge(t *testing.T, open Opener) {
+	clock := NewClock()
+	rm := &Removals{}
+	s := open(t, store.Options{RetentionAge: time.Hour, SweepInterval: 5 * time.Millisecond, Now: clock.Now, OnRemove: rm.OnRemove})
+	old := MustAppend(t, s, store.AppendRequest{Drafts: Drafts(3, "old"), Batch: true})
+	clock.Advance(30 * time.Minute)
+	young := MustAppend(t, s, store.AppendRequest{Drafts: Drafts(2, "young"), Batch: true})
+	if got := young.Facts[0].CreatedAt; !got.Equal(clock.Now().UTC().Truncate(time.Microsecond)) {
+		t.Fatalf("created_at = %v, want the store's clock, %v", got, clock.Now())
+	}
+	CheckKept(t, s, 5, SeqRange(1, 5), nil)
+	clock.Advance(40 * time.Minute) // old: 70 minutes, young: 40
+	Eventually(t, "the facts older than an hour are removed", func() bool {
+		st, err := s.Stats(context.Background())
+		return err == nil && st.Count == 2
+	})
+	CheckKept(t, s, 5, SeqRange(4, 5), old.Facts)
+	clock.Advance(time.Hour)
+	Eventually(t, "every fact is removed", func() bool {
+		st, err := s.Stats(context.Background())
+		return err == nil && st.Count == 0
+	})
+	CheckKept(t, s, 5, nil, append(old.Facts, young.Facts...))
+	// A sweep reports what it removed once it has committed.
+	Eventually(t, "5 removals for retention reported", func() bool { return rm.Count(store.RemovedRetention) == 5 })
+	next := MustAppend(t, s, store.AppendRequest{Drafts: Drafts(1, "next")})
+	if got := next.Facts[0].Seq; got != 6 {
+		t.Fatalf("seq after every fact expired = %d, want 6", got)
+	}
+	CheckKept(t, s, 6, []uint64{6}, nil)
+}
+
+func deleteFact(t *testing.T, open Opener) {
+	ctx := context.Background()
+	rec, rm := &Recorder{}, &Removals{}
+	s := open(t, store.Options{OnAppend: rec.OnAppend, OnDelete: rm.OnDelete, OnRemove: rm.OnRemove})
+	facts := MustAppend(t, s, store.AppendRequest{Drafts: Drafts(5, "d"), Batch: true}).Facts
+	rec.WaitSeqs(t, 5)
+	got, err := s.Delete(ctx, facts[2].ID)
+	if err != nil || got.ID != facts[2].ID || got.Seq != 3 || got.Info != facts[2].Info {
+		t.Fatalf("delete = %+v, %v; want %+v", got, err, facts[2])
+	}
+	CheckKept(t, s, 5, []uint64{1, 2, 4, 5}, facts[2:3])
+	if _, err := s.Delete(ctx, facts[2].ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("delete again: err = %v, want store.ErrNotFound", err)
+	}
+	if _, err := s.Delete(ctx, uuid.Must(uuid.NewV7()).String()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("delete unknown id: err = %v, want store.ErrNotFound", err)
+	}
+	for _, i := range []int{0, 4} { // the first and the newest
+		if _, err := s.Delete(ctx, facts[i].ID); err != nil {
+			t.Fatalf("delete seq %d: %v", facts[i].Seq, err)
+		}
+	}
+	CheckKept(t, s, 5, []uint64{2, 4}, []store.Fact{facts[0], facts[2], facts[4]})
+	next := MustAppend(t, s, store.AppendRequest{Drafts: Drafts(1, "next")})
+	if next.Facts[0].Seq != 6 {
+		t.Fatalf("seq after deleting the newest = %d, want 6", next.Facts[0].Seq)
+	}
+	Eventually(t, "three deletions reported", func() bool { return len(rm.Deleted()) == 3 })
+	if got := fmt.Sprint(rm.Deleted()); got != "[3 1 5]" {
+		t.Fatalf("OnDelete reported seqs %s, want [3 1 5]", got)
+	}
+	if got := rm.Count(store.RemovedDeleted); got != 3 {
+		t.Fatalf("reported %d deletions, want 3", got)
+	}
+	if got := fmt.Sprint(rec.WaitSeqs(t, 6)); got != "[1 2 3 4 5 6]" {
+		t.Fatalf("OnAppend reported %s, want every append once", got)
+	}
+}
+
+func lastSeqOutlivesEveryFact(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t, store.Options{RetentionFacts: 2})
+	facts := MustAppend(t, s, store.AppendRequest{Drafts: Drafts(4, "e"), Batch: true}).Facts
+	for _, f := range facts[2:] {
+		if _, err := s.Delete(ctx, f.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	CheckKept(t, s, 4, nil, facts)
+	next := MustAppend(t, s, store.AppendRequest{Drafts: Drafts(3, "next"), Batch: true})
+	if next.Facts[0].Seq != 5 {
+		t.Fatalf("seq after every fact went = %d, want 5", next.Facts[0].Seq)
+	}
+	CheckKept(t, s, 7, []uint64{6, 7}, append(facts, next.Facts[0]))
+}
+
+func idempotencyKeyGoesWithItsFacts(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t, store.Options{})
+	req := store.AppendRequest{Drafts: Drafts(2, "k"), Batch: true, Idem: Idem("gone", "body")}
+	first := MustAppend(t, s, req)
+	if _, err := s.Delete(ctx, first.Facts[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	again := MustAppend(t, s, req)
+	if again.Replayed || again.Facts[0].Seq != 3 {
+		t.Fatalf("the key of a deleted fact replayed %+v, want a new append at seq 3", again)
+	}
+	if third := MustAppend(t, s, req); !third.Replayed || third.Facts[0].ID != again.Facts[0].ID {
+		t.Fatalf("the key's new append is not replayed: %+v", third)
+	}
+	CheckKept(t, s, 4, []uint64{1, 3, 4}, first.Facts[1:])
 }
