@@ -12,6 +12,7 @@ import (
 
 	"factstream/hub"
 	"factstream/middleware"
+	"factstream/sse"
 	"factstream/store"
 )
 
@@ -91,7 +92,7 @@ func handleEvents(log *slog.Logger, subs Subscriptions, facts FactReader, o Stre
 		}
 		c.Status(http.StatusOK)
 		s := &stream{w: c.Writer, rc: http.NewResponseController(c.Writer), facts: facts, timeout: o.WriteTimeout}
-		s.buf = appendRetry(s.buf[:0], o.Retry)
+		s.buf = sse.AppendRetry(s.buf[:0], o.Retry)
 		var reason string
 		if err = s.snapshot(ctx, st.LastSeq, resume, lastID, o.SnapshotMax); err != nil {
 			reason, err = s.failure(sub, err)
@@ -105,7 +106,7 @@ func handleEvents(log *slog.Logger, subs Subscriptions, facts FactReader, o Stre
 		switch reason {
 		case endSlow:
 			log.LogAttrs(ctx, slog.LevelWarn, "slow subscriber disconnected",
-				slog.String("request_id", middleware.RequestIDOf(c)), slog.Uint64("last_seq", s.last))
+				slog.String("request_id", middleware.RequestIDOf(c)), slog.Uint64("last_seq", s.cur.Last))
 		case endStore:
 			log.LogAttrs(ctx, slog.LevelError, "stream ended by a store error",
 				slog.String("request_id", middleware.RequestIDOf(c)), slog.String("error", err.Error()))
@@ -134,7 +135,7 @@ func takeOver(c *gin.Context, log *slog.Logger, subs Subscriptions, sub *hub.Sub
 		return false // this writer cannot be taken over: keep the stream here
 	}
 	finish := middleware.DeferLog(c, log)
-	requestID, sent, last := middleware.RequestIDOf(c), s.sent, s.last
+	requestID, sent, last := middleware.RequestIDOf(c), s.sent, s.cur.Last
 	err = subs.Attach(sub, hub.Stream{
 		Conn: conn, Last: last, Heartbeat: o.Heartbeat, WriteTimeout: o.WriteTimeout,
 		OnEnd: func(n int, why error) {
@@ -179,8 +180,8 @@ type stream struct {
 	facts   FactReader
 	timeout time.Duration
 	buf     []byte
-	last    uint64 // seq of the last fact sent
-	sent    int    // events written, the snapshot included
+	cur     sse.Cursor // the last fact sent
+	sent    int        // events written, the snapshot included
 }
 
 // live writes queued events and keepalives until the stream ends.
@@ -198,12 +199,12 @@ func (s *stream) live(ctx context.Context, sub *hub.Subscriber, o StreamOptions)
 				return endSlow, nil
 			case errors.Is(sub.Err(), hub.ErrReset):
 				// Best effort: the stream ends either way.
-				s.flush(append(s.buf[:0], hub.ResetFrame...))
+				s.flush(append(s.buf[:0], sse.ResetFrame...))
 				return endReset, nil
 			}
 			return endShutdown, nil
 		case <-heartbeat.C:
-			if err := s.flush(append(s.buf[:0], keepalive...)); err != nil {
+			if err := s.flush(append(s.buf[:0], sse.Keepalive...)); err != nil {
 				return s.failure(sub, err)
 			}
 		case <-sub.Ready():
@@ -238,7 +239,7 @@ func (s *stream) failure(sub *hub.Subscriber, err error) (string, error) {
 // facts for a fresh client, or every fact after lastID for a resume.
 func (s *stream) snapshot(ctx context.Context, head uint64, resume bool, lastID uint64, max int) error {
 	if resume {
-		s.last = lastID
+		s.cur.Cover(lastID)
 		if lastID == head {
 			return s.array(nil, head) // nothing missed: confirm the position
 		}
@@ -260,11 +261,11 @@ func (s *stream) snapshot(ctx context.Context, head uint64, resume bool, lastID 
 	return s.array(facts, head)
 }
 
-// catchUp sends the facts after s.last up to upTo from the store, as array
-// events of at most catchUpChunk facts.
+// catchUp sends the facts after the cursor up to upTo from the store, as
+// array events of at most catchUpChunk facts.
 func (s *stream) catchUp(ctx context.Context, upTo uint64) error {
-	for s.last < upTo {
-		facts, err := s.facts.Range(ctx, s.last, upTo, catchUpChunk)
+	for s.cur.Last < upTo {
+		facts, err := s.facts.Range(ctx, s.cur.Last, upTo, catchUpChunk)
 		if err != nil {
 			return err
 		}
@@ -281,25 +282,22 @@ func (s *stream) catchUp(ctx context.Context, upTo uint64) error {
 // array writes facts as one JSON array event carrying id (none when 0),
 // after whatever s.buf already holds.
 func (s *stream) array(facts []store.Fact, id uint64) error {
-	s.buf = appendEvent(s.buf, id, func(dst []byte) []byte { return store.AppendJSONArray(dst, facts) })
-	if id > s.last {
-		s.last = id
-	}
+	s.buf = sse.AppendEvent(s.buf, "", id, func(dst []byte) []byte { return store.AppendJSONArray(dst, facts) })
+	s.cur.Cover(id)
 	s.sent++
 	return s.flush(s.buf)
 }
 
-// deliver writes the queued events that follow s.last in one write. Events
-// the snapshot already covered are skipped; a gap, which only a store that
-// reports appends late could cause, is filled from the store first.
+// deliver writes the queued events that follow the cursor in one write.
+// Events the snapshot already covered are skipped; a gap, which only a
+// store that reports appends late could cause, is filled from the store
+// first.
 func (s *stream) deliver(ctx context.Context, events []hub.Event) (int, error) {
 	s.buf = s.buf[:0]
 	n := 0
 	for _, ev := range events {
-		if ev.Seq <= s.last {
-			continue
-		}
-		if ev.Seq != s.last+1 {
+		step := s.cur.Next(ev.Seq)
+		if step == sse.Gap {
 			if err := s.flushPending(); err != nil {
 				return n, err
 			}
@@ -307,9 +305,12 @@ func (s *stream) deliver(ctx context.Context, events []hub.Event) (int, error) {
 				return n, err
 			}
 			s.buf = s.buf[:0]
+			step = s.cur.Next(ev.Seq)
+		}
+		if step != sse.Deliver {
+			continue
 		}
 		s.buf = append(s.buf, ev.Frame...)
-		s.last = ev.Seq
 		n++
 	}
 	if err := s.flushPending(); err != nil {

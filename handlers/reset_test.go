@@ -10,6 +10,7 @@ import (
 
 	"factstream/handlers"
 	"factstream/hub"
+	"factstream/sse"
 	"factstream/store"
 	"factstream/store/memory"
 )
@@ -84,8 +85,8 @@ func TestStreamEndsByEmptyingTheLastEventIDOnReset(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("stream still open 5 s after EndAll")
 			}
-			if body := got.String(); !strings.HasSuffix(body, "\n\n"+hub.ResetFrame) {
-				t.Fatalf("stream ended with %q, want the reset frame %q last", body[max(0, len(body)-40):], hub.ResetFrame)
+			if body := got.String(); !strings.HasSuffix(body, "\n\n"+sse.ResetFrame) {
+				t.Fatalf("stream ended with %q, want the reset frame %q last", body[max(0, len(body)-40):], sse.ResetFrame)
 			}
 		})
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net"
 	"time"
+
+	"factstream/sse"
 )
 
 // Stream is a plain HTTP/1.1 connection taken over from the HTTP server
@@ -42,34 +44,18 @@ var (
 	ErrStalled = errors.New("client stalled")
 )
 
-// keepaliveChunk is the SSE comment ": keepalive\n\n" as one HTTP chunk.
-const keepaliveChunk = "d\r\n: keepalive\n\n\r\n"
-
-// lastChunk ends a chunked body cleanly, so a client sees the stream end
-// and not a broken connection.
-const lastChunk = "0\r\n\r\n"
-
-// ResetFrame is the SSE frame that empties a client's last event id: an
-// EventSource then reconnects without Last-Event-ID and gets a fresh
-// snapshot. A stream ended with ErrReset sends it last, since the ids the
-// client holds name facts the store no longer has.
-const ResetFrame = "id:\n\n"
-
-// resetChunk is ResetFrame as one HTTP chunk.
-const resetChunk = "5\r\n" + ResetFrame + "\r\n"
-
 // EndChunked ends the chunked body of a stream that Attach refused with
 // why as the writer ends the streams it holds: cleanly at shutdown, with
-// ResetFrame first after ErrReset, not at all otherwise (the caller then
+// sse.ResetFrame first after ErrReset, not at all otherwise (the caller then
 // just closes the connection). It is for the caller, which still owns
 // conn; it writes under a short deadline.
 func EndChunked(conn net.Conn, why error) {
 	var end string
 	switch {
 	case errors.Is(why, ErrClosed):
-		end = lastChunk
+		end = sse.LastChunk
 	case errors.Is(why, ErrReset):
-		end = resetChunk + lastChunk
+		end = sse.ResetChunk + sse.LastChunk
 	default:
 		return
 	}

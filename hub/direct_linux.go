@@ -7,12 +7,13 @@ import (
 	"errors"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"factstream/sse"
 )
 
 // yieldEvery is how many streams the writer serves before it lets other
@@ -34,7 +35,7 @@ type directConn struct {
 	fd        int
 	st        Stream
 	id        uint64
-	last      uint64
+	cur       sse.Cursor // the last fact sent
 	sent      int
 	pending   []byte // bytes accepted for the stream but not yet written
 	stuckAt   time.Time
@@ -101,7 +102,7 @@ func (h *Hub) Attach(sub *Subscriber, st Stream) error {
 	}
 	w := h.w
 	w.nextID++
-	dc := &directConn{sub: sub, raw: raw, st: st, id: w.nextID, last: st.Last, lastWrite: time.Now()}
+	dc := &directConn{sub: sub, raw: raw, st: st, id: w.nextID, cur: sse.Cursor{Last: st.Last}, lastWrite: time.Now()}
 	ev := unix.EpollEvent{Events: unix.EPOLLRDHUP | unix.EPOLLOUT | unix.EPOLLET}
 	setID(&ev, dc.id)
 	var cerr error
@@ -346,29 +347,29 @@ func (w *writer) flush(dc *directConn) {
 	}
 }
 
-// writeChunk writes events after dc.last as one chunk with one writev.
+// writeChunk writes the events that follow the cursor as one chunk with
+// one writev.
 func (w *writer) writeChunk(dc *directConn, events []Event) error {
 	dc.iov = append(dc.iov[:0], nil)
 	size := 0
 	for _, ev := range events {
-		if ev.Seq <= dc.last {
+		switch dc.cur.Next(ev.Seq) {
+		case sse.Skip:
 			continue
-		}
-		if ev.Seq != dc.last+1 {
+		case sse.Gap:
 			w.end(dc, ErrGap)
 			return ErrGap
 		}
 		dc.iov = append(dc.iov, ev.Frame)
 		size += len(ev.Frame)
-		dc.last = ev.Seq
 	}
 	if size == 0 {
 		return nil
 	}
 	count := len(dc.iov) - 1
-	dc.hdr = append(strconv.AppendInt(dc.hdr[:0], int64(size), 16), '\r', '\n')
+	dc.hdr = sse.AppendChunkHeader(dc.hdr[:0], size)
 	dc.iov[0] = dc.hdr
-	dc.iov = append(dc.iov, []byte("\r\n"))
+	dc.iov = append(dc.iov, []byte(sse.ChunkEnd))
 	total := size + len(dc.hdr) + 2
 	n, err := w.writev(dc, dc.iov)
 	dc.sent += count
@@ -386,19 +387,15 @@ func (w *writer) writeChunk(dc *directConn, events []Event) error {
 
 // appendChunk appends one event as its own chunk, for the pending bytes.
 func (w *writer) appendChunk(dc *directConn, dst []byte, ev Event) []byte {
-	if ev.Seq <= dc.last {
+	switch dc.cur.Next(ev.Seq) {
+	case sse.Skip:
 		return dst
-	}
-	if ev.Seq != dc.last+1 {
+	case sse.Gap:
 		return dst // the gap is found, and the stream ended, on the next flush
 	}
-	dc.last = ev.Seq
 	dc.sent++
 	w.h.delivered.Add(1)
-	dst = strconv.AppendInt(dst, int64(len(ev.Frame)), 16)
-	dst = append(dst, '\r', '\n')
-	dst = append(dst, ev.Frame...)
-	return append(dst, '\r', '\n')
+	return sse.AppendChunk(dst, ev.Frame)
 }
 
 func appendUnwritten(dst []byte, iov [][]byte, written int) []byte {
@@ -452,7 +449,7 @@ func (w *writer) tick(now time.Time) {
 				w.end(dc, ErrStalled)
 			}
 		case now.Sub(dc.lastWrite) >= dc.st.Heartbeat:
-			if _, err := w.writev(dc, [][]byte{[]byte(keepaliveChunk)}); err != nil {
+			if _, err := w.writev(dc, [][]byte{[]byte(sse.KeepaliveChunk)}); err != nil {
 				w.end(dc, err)
 			}
 		}
@@ -470,9 +467,9 @@ func (w *writer) end(dc *directConn, why error) {
 	if len(dc.pending) == 0 {
 		switch {
 		case errors.Is(why, ErrClosed):
-			w.writev(dc, [][]byte{[]byte(lastChunk)})
+			w.writev(dc, [][]byte{[]byte(sse.LastChunk)})
 		case errors.Is(why, ErrReset):
-			w.writev(dc, [][]byte{[]byte(resetChunk), []byte(lastChunk)})
+			w.writev(dc, [][]byte{[]byte(sse.ResetChunk), []byte(sse.LastChunk)})
 		}
 	}
 	dc.st.Conn.Close()
