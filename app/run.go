@@ -22,8 +22,10 @@ import (
 
 	"factstream/handlers"
 	"factstream/hub"
+	"factstream/hub/fanout"
 	"factstream/middleware"
 	"factstream/store"
+	"factstream/takeover"
 )
 
 // Main is the whole program behind main: it parses the configuration from
@@ -74,24 +76,8 @@ func Run(ctx context.Context, cfg Config) error {
 
 	h := hub.New(hub.Options{Buffer: cfg.ClientBuffer, MaxSubscribers: cfg.MaxClients})
 	defer h.Close()
-	st, err := openStore(cfg.Store, store.Options{
-		OnAppend: func(facts []store.Fact) {
-			// Nobody to tell, nothing to encode. Safe against a stream
-			// subscribing right now: it reads the store after it
-			// subscribed, and these facts are committed already.
-			if h.Subscribers() > 0 {
-				h.Publish(handlers.FactEvents(facts))
-			}
-		},
-		OnReset: func() {
-			// Redis came back without its facts: seqs start again from 1,
-			// so every stream's position means nothing now. Clients
-			// reconnect and get a snapshot of what there is.
-			log.Warn("the store lost its facts (Redis restarted without persistence); ending every stream so clients start over",
-				"streams", h.Subscribers())
-			h.EndAll(hub.ErrReset)
-		},
-	})
+	fan := fanout.New(h, log)
+	st, err := openStore(cfg.Store, store.Options{OnAppend: fan.OnAppend, OnReset: fan.OnReset})
 	if err != nil {
 		return err
 	}
@@ -125,6 +111,15 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("metrics: %w", err)
 		}
 	}
+	var tw handlers.Takeover // nil: every stream keeps its goroutine
+	if cfg.StreamTakeover && takeover.Supported {
+		w := takeover.New(h, log)
+		defer w.Close() // ends the streams it holds; the hub has ended their subscriptions
+		if err := middleware.RegisterTakeoverMetrics(reg, w); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		tw = w
+	}
 
 	routes := handlers.Routes(handlers.Deps{
 		Logger: log,
@@ -135,6 +130,7 @@ func Run(ctx context.Context, cfg Config) error {
 			Heartbeat:    cfg.Heartbeat,
 			WriteTimeout: cfg.WriteTimeout,
 			SnapshotMax:  cfg.SnapshotMax,
+			Takeover:     tw,
 		},
 		MaxBody:         cfg.MaxBody,
 		Cluster:         cluster,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"factstream/middleware"
 	"factstream/sse"
 	"factstream/store"
+	"factstream/takeover"
 )
 
 // catchUpChunk bounds the facts in one array event of a resume, so a long
@@ -23,10 +25,16 @@ const catchUpChunk = 1000
 // Subscriptions is what a stream needs from the hub.
 type Subscriptions interface {
 	Subscribe() (*hub.Subscriber, error)
-	// CanAttach reports whether the hub can take streams over.
-	CanAttach() bool
-	// Attach hands a hijacked stream over to the hub.
-	Attach(sub *hub.Subscriber, st hub.Stream) error
+}
+
+// Takeover is what a stream needs from the takeover writer, which writes
+// the live events of plain HTTP/1.1 streams from one goroutine for all.
+type Takeover interface {
+	// Hijack takes the stream's connection, or returns nil when it cannot
+	// be taken over (the stream then stays with its goroutine).
+	Hijack(w http.ResponseWriter, r *http.Request) net.Conn
+	// Attach hands a hijacked stream over; st.OnEnd reports its end.
+	Attach(conn net.Conn, sub *hub.Subscriber, st takeover.Stream)
 }
 
 // FactReader is what streams and read endpoints need from the store.
@@ -41,6 +49,9 @@ type StreamOptions struct {
 	Heartbeat    time.Duration // interval of keepalive comments
 	WriteTimeout time.Duration // deadline of each write to a client
 	SnapshotMax  int           // facts in the snapshot of a fresh connection
+	// Takeover, when set, writes the live events of the streams it can
+	// take over; nil leaves every stream with its goroutine.
+	Takeover Takeover
 }
 
 // Why a stream ended, as logged.
@@ -96,7 +107,7 @@ func handleEvents(log *slog.Logger, subs Subscriptions, facts FactReader, o Stre
 		var reason string
 		if err = s.snapshot(ctx, st.LastSeq, resume, lastID, o.SnapshotMax); err != nil {
 			reason, err = s.failure(sub, err)
-		} else if handedOver = takeOver(c, log, subs, sub, s, o); handedOver {
+		} else if handedOver = takeOver(c, log, sub, s, o); handedOver {
 			return
 		} else {
 			reason, err = s.live(ctx, sub, o)
@@ -114,14 +125,12 @@ func handleEvents(log *slog.Logger, subs Subscriptions, facts FactReader, o Stre
 	}
 }
 
-// takeOver hands a plain HTTP/1.1 stream, its snapshot written, to the hub,
-// which writes its events from then on: the request's goroutine, buffers
-// and reader are released, which is most of what a stream costs. HTTP/2
-// and TLS streams stay with their goroutine.
-func takeOver(c *gin.Context, log *slog.Logger, subs Subscriptions, sub *hub.Subscriber, s *stream, o StreamOptions) bool {
-	// Only HTTP/1.1 bodies are chunked, which the hub's writer continues;
-	// an HTTP/1.0 body runs to the connection's end and stays here.
-	if !subs.CanAttach() || c.Request.ProtoMajor != 1 || c.Request.ProtoMinor < 1 || c.Request.TLS != nil {
+// takeOver hands a plain HTTP/1.1 stream, its snapshot written, to the
+// takeover writer, which writes its events from then on: the request's
+// goroutine, buffers and reader are released, which is most of what a
+// stream costs. Streams it cannot take stay here.
+func takeOver(c *gin.Context, log *slog.Logger, sub *hub.Subscriber, s *stream, o StreamOptions) bool {
+	if o.Takeover == nil {
 		return false
 	}
 	// gin refuses to hijack once a body was written; net/http itself
@@ -130,14 +139,14 @@ func takeOver(c *gin.Context, log *slog.Logger, subs Subscriptions, sub *hub.Sub
 	if u, ok := w.(interface{ Unwrap() http.ResponseWriter }); ok {
 		w = u.Unwrap()
 	}
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		return false // this writer cannot be taken over: keep the stream here
+	conn := o.Takeover.Hijack(w, c.Request)
+	if conn == nil {
+		return false
 	}
 	finish := middleware.DeferLog(c, log)
-	requestID, sent, last := middleware.RequestIDOf(c), s.sent, s.cur.Last
-	err = subs.Attach(sub, hub.Stream{
-		Conn: conn, Last: last, Heartbeat: o.Heartbeat, WriteTimeout: o.WriteTimeout,
+	requestID, sent := middleware.RequestIDOf(c), s.sent
+	o.Takeover.Attach(conn, sub, takeover.Stream{
+		Last: s.cur.Last, Heartbeat: o.Heartbeat, WriteTimeout: o.WriteTimeout,
 		OnEnd: func(n int, why error) {
 			reason := endReason(why)
 			if reason == endSlow {
@@ -147,18 +156,12 @@ func takeOver(c *gin.Context, log *slog.Logger, subs Subscriptions, sub *hub.Sub
 			finish(sent+n, reason)
 		},
 	})
-	if err != nil {
-		hub.EndChunked(conn, err)
-		conn.Close()
-		sub.Close()
-		finish(sent, endReason(err))
-	}
 	return true
 }
 
 func endReason(why error) string {
 	switch {
-	case errors.Is(why, hub.ErrClientGone):
+	case errors.Is(why, takeover.ErrClientGone):
 		return endClient
 	case errors.Is(why, hub.ErrSlow), errors.Is(why, hub.ErrStalled):
 		return endSlow
@@ -166,7 +169,7 @@ func endReason(why error) string {
 		return endShutdown
 	case errors.Is(why, hub.ErrReset):
 		return endReset
-	case errors.Is(why, hub.ErrGap):
+	case errors.Is(why, takeover.ErrGap):
 		return endGap
 	default:
 		return endWrite

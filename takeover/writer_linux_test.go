@@ -1,6 +1,6 @@
 //go:build linux
 
-package hub
+package takeover
 
 import (
 	"bufio"
@@ -9,10 +9,13 @@ import (
 	"net"
 	"net/http/httputil"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"factstream/hub"
 )
 
 // pair returns both ends of a loopback TCP connection.
@@ -33,8 +36,43 @@ func pair(t *testing.T) (server, client net.Conn) {
 		t.Fatal(err)
 	}
 	server = <-accepted
+	if server == nil {
+		t.Fatal("accept failed")
+	}
 	t.Cleanup(func() { client.Close(); server.Close() })
 	return server, client
+}
+
+func events(from, n int) []hub.Event {
+	out := make([]hub.Event, n)
+	for i := range out {
+		seq := uint64(from + i)
+		out[i] = hub.Event{Seq: seq, Frame: []byte("id: " + strconv.FormatUint(seq, 10) + "\n\n")}
+	}
+	return out
+}
+
+// fixture is a hub and a writer of its streams, both closed at the end.
+type fixture struct {
+	h *hub.Hub
+	w *Writer
+}
+
+func newFixture(t *testing.T, buffer int) *fixture {
+	t.Helper()
+	h := hub.New(hub.Options{Buffer: buffer})
+	w := New(h, nil)
+	t.Cleanup(func() { h.Close(); w.Close() })
+	return &fixture{h: h, w: w}
+}
+
+func (f *fixture) subscribe(t *testing.T) *hub.Subscriber {
+	t.Helper()
+	sub, err := f.h.Subscribe()
+	if err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	return sub
 }
 
 type ending struct {
@@ -42,20 +80,17 @@ type ending struct {
 	why  error
 }
 
-func attach(t *testing.T, h *Hub, conn net.Conn, last uint64, heartbeat time.Duration) (*Subscriber, chan ending) {
-	t.Helper()
-	return attachSub(t, h, mustSubscribe(t, h), conn, last, heartbeat)
-}
-
-func attachSub(t *testing.T, h *Hub, sub *Subscriber, conn net.Conn, last uint64, heartbeat time.Duration) (*Subscriber, chan ending) {
+// attach hands conn over as a stream that sent up to last, and returns
+// where its end is reported.
+func (f *fixture) attach(t *testing.T, sub *hub.Subscriber, conn net.Conn, last uint64, heartbeat time.Duration) chan ending {
 	t.Helper()
 	ended := make(chan ending, 1)
-	err := h.Attach(sub, Stream{Conn: conn, Last: last, Heartbeat: heartbeat, WriteTimeout: time.Second,
+	err := f.w.eng.attach(f.h, sub, conn, Stream{Last: last, Heartbeat: heartbeat, WriteTimeout: time.Second,
 		OnEnd: func(n int, why error) { ended <- ending{n, why} }})
 	if err != nil {
 		t.Fatalf("attach: %v", err)
 	}
-	return sub, ended
+	return ended
 }
 
 func waitEnd(t *testing.T, ended chan ending) ending {
@@ -70,13 +105,12 @@ func waitEnd(t *testing.T, ended chan ending) ending {
 }
 
 func TestTakenOverStreamGetsEventsInOrder(t *testing.T) {
-	h := New(Options{Buffer: 100})
-	defer h.Close()
+	f := newFixture(t, 100)
 	server, client := pair(t)
-	sub := mustSubscribe(t, h)
-	h.Publish(events(1, 3)) // queued before Attach: only those after Last count
-	attachSub(t, h, sub, server, 2, time.Hour)
-	h.Publish(events(4, 2))
+	sub := f.subscribe(t)
+	f.h.Publish(events(1, 3)) // queued before the takeover: only those after Last count
+	f.attach(t, sub, server, 2, time.Hour)
+	f.h.Publish(events(4, 2))
 	r := bufio.NewReader(httputil.NewChunkedReader(client))
 	for _, want := range []string{"id: 3", "", "id: 4", "", "id: 5", ""} {
 		client.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -88,10 +122,9 @@ func TestTakenOverStreamGetsEventsInOrder(t *testing.T) {
 }
 
 func TestTakenOverStreamKeepsAlive(t *testing.T) {
-	h := New(Options{})
-	defer h.Close()
+	f := newFixture(t, 0)
 	server, client := pair(t)
-	attach(t, h, server, 0, 20*time.Millisecond)
+	f.attach(t, f.subscribe(t), server, 0, 20*time.Millisecond)
 	r := bufio.NewReader(httputil.NewChunkedReader(client))
 	client.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if line, err := r.ReadString('\n'); err != nil || line != ": keepalive\n" {
@@ -100,33 +133,31 @@ func TestTakenOverStreamKeepsAlive(t *testing.T) {
 }
 
 func TestTakenOverStreamNoticesClientClose(t *testing.T) {
-	h := New(Options{})
-	defer h.Close()
+	f := newFixture(t, 0)
 	server, client := pair(t)
-	_, done := attach(t, h, server, 0, time.Hour)
+	done := f.attach(t, f.subscribe(t), server, 0, time.Hour)
 	client.Close()
 	if e := waitEnd(t, done); !errors.Is(e.why, ErrClientGone) {
 		t.Fatalf("ended with %v, want ErrClientGone", e.why)
 	}
-	if n := h.Subscribers(); n != 0 {
+	if n := f.h.Subscribers(); n != 0 {
 		t.Fatalf("%d subscribers after the client closed, want 0", n)
 	}
 }
 
 func TestTakenOverSlowClientIsDropped(t *testing.T) {
-	h := New(Options{Buffer: 50})
-	defer h.Close()
+	f := newFixture(t, 50)
 	server, _ := pair(t) // the client never reads
-	_, done := attach(t, h, server, 0, time.Hour)
+	done := f.attach(t, f.subscribe(t), server, 0, time.Hour)
 	frame := strings.Repeat("x", 64<<10)
 	for seq := uint64(1); seq <= 2000; seq++ {
-		h.Publish([]Event{{Seq: seq, Frame: []byte(frame)}})
+		f.h.Publish([]hub.Event{{Seq: seq, Frame: []byte(frame)}})
 		select {
 		case e := <-done:
-			if !errors.Is(e.why, ErrSlow) && !errors.Is(e.why, ErrStalled) {
+			if !errors.Is(e.why, hub.ErrSlow) && !errors.Is(e.why, hub.ErrStalled) {
 				t.Fatalf("ended with %v, want ErrSlow", e.why)
 			}
-			if st := h.Stats(); st.Subscribers != 0 {
+			if st := f.h.Stats(); st.Subscribers != 0 {
 				t.Fatalf("stats after the drop: %+v", st)
 			}
 			return
@@ -134,39 +165,70 @@ func TestTakenOverSlowClientIsDropped(t *testing.T) {
 		}
 	}
 	e := waitEnd(t, done)
-	if !errors.Is(e.why, ErrSlow) && !errors.Is(e.why, ErrStalled) {
+	if !errors.Is(e.why, hub.ErrSlow) && !errors.Is(e.why, hub.ErrStalled) {
 		t.Fatalf("ended with %v, want ErrSlow", e.why)
 	}
 }
 
+// Whichever closes first at shutdown, the hub (ending every subscription)
+// or the writer, a taken-over stream ends with the last chunk: its client
+// sees a clean end of the body.
 func TestTakenOverStreamsEndCleanlyOnClose(t *testing.T) {
-	h := New(Options{})
-	server, client := pair(t)
-	_, done := attach(t, h, server, 0, time.Hour)
-	h.Publish(events(1, 1))
-	client.SetReadDeadline(time.Now().Add(5 * time.Second))
-	r := httputil.NewChunkedReader(client)
-	first := make([]byte, len("id: 1\n\n"))
-	if _, err := io.ReadFull(r, first); err != nil || string(first) != "id: 1\n\n" {
-		t.Fatalf("read %q, %v", first, err)
-	}
-	h.Close()
-	if e := waitEnd(t, done); !errors.Is(e.why, ErrClosed) || e.sent != 1 {
-		t.Fatalf("ended with %v after %d events, want ErrClosed after 1", e.why, e.sent)
-	}
-	if rest, err := io.ReadAll(r); err != nil || len(rest) != 0 {
-		t.Fatalf("after the event: %q, %v; want a clean end of the chunked body", rest, err)
+	for _, first := range []string{"hub", "writer"} {
+		t.Run(first, func(t *testing.T) {
+			f := newFixture(t, 0)
+			server, client := pair(t)
+			done := f.attach(t, f.subscribe(t), server, 0, time.Hour)
+			f.h.Publish(events(1, 1))
+			client.SetReadDeadline(time.Now().Add(5 * time.Second))
+			r := httputil.NewChunkedReader(client)
+			got := make([]byte, len("id: 1\n\n"))
+			if _, err := io.ReadFull(r, got); err != nil || string(got) != "id: 1\n\n" {
+				t.Fatalf("read %q, %v", got, err)
+			}
+			if first == "hub" {
+				f.h.Close()
+			} else {
+				f.w.Close()
+			}
+			if e := waitEnd(t, done); !errors.Is(e.why, hub.ErrClosed) || e.sent != 1 {
+				t.Fatalf("ended with %v after %d events, want ErrClosed after 1", e.why, e.sent)
+			}
+			if rest, err := io.ReadAll(r); err != nil || len(rest) != 0 {
+				t.Fatalf("after the event: %q, %v; want a clean end of the chunked body", rest, err)
+			}
+		})
 	}
 }
 
 func TestTakenOverStreamEndsOnAGap(t *testing.T) {
-	h := New(Options{})
-	defer h.Close()
+	f := newFixture(t, 0)
 	server, _ := pair(t)
-	_, done := attach(t, h, server, 0, time.Hour)
-	h.Publish(events(2, 1))
+	done := f.attach(t, f.subscribe(t), server, 0, time.Hour)
+	f.h.Publish(events(2, 1))
 	if e := waitEnd(t, done); !errors.Is(e.why, ErrGap) {
 		t.Fatalf("ended with %v, want ErrGap", e.why)
+	}
+}
+
+func TestTakeOverRefusesAnEndedSubscription(t *testing.T) {
+	f := newFixture(t, 0)
+	server, _ := pair(t)
+	sub := f.subscribe(t)
+	f.h.EndAll(hub.ErrReset)
+	err := f.w.eng.attach(f.h, sub, server, Stream{Heartbeat: time.Hour})
+	if !errors.Is(err, hub.ErrReset) {
+		t.Fatalf("attach of an ended subscription: %v, want ErrReset", err)
+	}
+}
+
+func TestWriterRefusesStreamsOnceClosed(t *testing.T) {
+	f := newFixture(t, 0)
+	f.w.Close()
+	server, _ := pair(t)
+	err := f.w.eng.attach(f.h, f.subscribe(t), server, Stream{Heartbeat: time.Hour})
+	if !errors.Is(err, hub.ErrClosed) {
+		t.Fatalf("attach after Close: %v, want ErrClosed", err)
 	}
 }
 
