@@ -87,9 +87,11 @@ func New(h Handoffer, log *slog.Logger) *Writer {
 // wrapper that refuses must be unwrapped by the caller.
 func (w *Writer) Hijack(rw http.ResponseWriter, r *http.Request) net.Conn {
 	var why string
-	switch {
+	switch err := w.eng.failed(); {
 	case !Supported:
 		why = "no epoll on this platform"
+	case err != nil:
+		why = err.Error()
 	case r.ProtoMajor != 1 || r.ProtoMinor < 1:
 		// Only HTTP/1.1 bodies are chunked, which the writer continues;
 		// an HTTP/1.0 body runs to the connection's end.

@@ -65,11 +65,9 @@ func (l *loop) flush(c *conn) {
 	for len(events) > 0 {
 		n := min(len(events), maxIovecs)
 		if err := l.writeChunk(c, events[:n]); err != nil || len(c.pending) > 0 {
-			if err == nil && n < len(events) {
+			if err == nil {
 				// The socket is full: keep the rest as bytes, in order.
-				for _, ev := range events[n:] {
-					c.pending = l.appendChunk(c, c.pending, ev)
-				}
+				l.keep(c, events[n:])
 			}
 			return
 		}
@@ -115,17 +113,24 @@ func (l *loop) writeChunk(c *conn, events []hub.Event) error {
 	return nil
 }
 
-// appendChunk appends one event as its own chunk, for the pending bytes.
-func (l *loop) appendChunk(c *conn, dst []byte, ev hub.Event) []byte {
-	switch c.cur.Next(ev.Seq) {
-	case sse.Skip:
-		return dst
-	case sse.Gap:
-		return dst // the gap is found, and the stream ended, on the next flush
+// keep appends the events that follow the cursor to the pending bytes, each
+// as its own chunk, for a socket that is full. A gap ends the stream at
+// once, as in writeChunk: the events after it could never be sent.
+func (l *loop) keep(c *conn, events []hub.Event) {
+	kept := 0
+	for _, ev := range events {
+		switch c.cur.Next(ev.Seq) {
+		case sse.Skip:
+			continue
+		case sse.Gap:
+			l.end(c, ErrGap) // what was kept goes with the connection
+			return
+		}
+		c.pending = sse.AppendChunk(c.pending, ev.Frame)
+		kept++
 	}
-	c.sent++
-	c.sub.Delivered(1)
-	return sse.AppendChunk(dst, ev.Frame)
+	c.sent += kept
+	c.sub.Delivered(kept)
 }
 
 func appendUnwritten(dst []byte, iov [][]byte, written int) []byte {
@@ -179,9 +184,12 @@ func (l *loop) tick(now time.Time) {
 				l.end(c, hub.ErrStalled)
 			}
 		case now.Sub(c.lastWrite) >= c.st.Heartbeat:
-			if _, err := l.write(c, [][]byte{[]byte(sse.KeepaliveChunk)}); err != nil {
-				l.end(c, err)
-			}
+			// Through the pending bytes, as events go: a socket that
+			// takes only part of the chunk keeps the rest for EPOLLOUT,
+			// and the framing stays whole.
+			c.pending = append(c.pending, sse.KeepaliveChunk...)
+			c.stuckAt = now
+			l.writePending(c) // ends the stream on an error
 		}
 	}
 }

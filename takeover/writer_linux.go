@@ -5,6 +5,7 @@ package takeover
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"net"
 	"runtime"
 	"slices"
@@ -66,6 +67,19 @@ func (e *engine) start(heartbeat time.Duration) (*loop, error) {
 	return e.loop, nil
 }
 
+// failed returns why the writer can take no more streams, if it failed.
+func (e *engine) failed() error {
+	e.mu.Lock()
+	l := e.loop
+	e.mu.Unlock()
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failed
+}
+
 func (e *engine) close() {
 	e.mu.Lock()
 	e.closed = true
@@ -99,6 +113,9 @@ type loop struct {
 	dirty    []*conn
 	gone     []uint64
 	writable []uint64
+	// failed is set for good when epoll_wait fails: the writer then ends
+	// every stream it holds, and refuses new ones.
+	failed error
 }
 
 // epoll_event's data is a 64-bit union; x/sys/unix splits it in two.
@@ -160,6 +177,10 @@ func (l *loop) attach(h Handoffer, sub *hub.Subscriber, nc net.Conn, raw syscall
 		l.mu.Unlock()
 		return hub.ErrClosed
 	}
+	if l.failed != nil {
+		l.mu.Unlock()
+		return l.failed
+	}
 	l.nextID++
 	c.id = l.nextID
 	l.mu.Unlock()
@@ -177,6 +198,9 @@ func (l *loop) attach(h Handoffer, sub *hub.Subscriber, nc net.Conn, raw syscall
 	defer l.mu.Unlock()
 	if l.stopped {
 		return hub.ErrClosed
+	}
+	if l.failed != nil {
+		return l.failed
 	}
 	var cerr error
 	err := raw.Control(func(fd uintptr) {
@@ -247,10 +271,10 @@ func (l *loop) poll() {
 		default:
 		}
 		if err != nil {
+			// The streams are the writer's: it ends them when it learns
+			// of the failure.
 			l.mu.Lock()
-			for id := range l.conns {
-				l.gone = append(l.gone, id)
-			}
+			l.failed = fmt.Errorf("%w: epoll_wait: %w", ErrUnsupported, err)
 			l.mu.Unlock()
 			l.signal()
 			return
@@ -294,6 +318,7 @@ func (l *loop) run() {
 		dirty, l.dirty = l.dirty, dirty[:0]
 		gone, l.gone = l.gone, gone[:0]
 		writable, l.writable = l.writable, writable[:0]
+		failed := l.failed
 		l.mu.Unlock()
 		// Register new streams first: the poller may report one of them
 		// gone in the same round. Each may hold events already.
@@ -301,6 +326,13 @@ func (l *loop) run() {
 			c.registered = true
 			l.conns[c.id] = c
 			dirty = append(dirty, c)
+		}
+		if failed != nil {
+			// Nothing tells of closing clients or writable sockets any
+			// more: end every stream, and its client reconnects.
+			for _, c := range l.conns {
+				l.end(c, failed)
+			}
 		}
 		for _, id := range gone {
 			if c := l.conns[id]; c != nil {

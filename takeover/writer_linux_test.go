@@ -4,9 +4,13 @@ package takeover
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"runtime"
 	"strconv"
@@ -15,7 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"factstream/hub"
+	"factstream/sse"
 )
 
 // pair returns both ends of a loopback TCP connection.
@@ -269,5 +276,131 @@ func TestNetTurnRunsGoroutinesTheNetworkWoke(t *testing.T) {
 	case <-relayed:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the relay did not end when the writer closed its end")
+	}
+}
+
+// A socket with room for only part of a keepalive takes that part: the
+// rest must follow before anything else, or the client's chunked framing
+// breaks. A kernel short write of a few bytes cannot be had on demand, so
+// the writer's system call is wrapped to cut the first keepalive after 5
+// bytes, as a socket with 5 bytes of room would, and write everything else
+// whole.
+func TestTakenOverKeepaliveSurvivesAShortWrite(t *testing.T) {
+	f := newFixture(t, 0)
+	var cut atomic.Bool
+	f.w.eng.writev = func(fd int, iov [][]byte) (int, error) {
+		b := bytes.Join(iov, nil)
+		if bytes.Contains(b, []byte(sse.Keepalive)) && cut.CompareAndSwap(false, true) {
+			return unix.Write(fd, b[:5])
+		}
+		return unix.Writev(fd, iov)
+	}
+	server, client := pair(t)
+	f.attach(t, f.subscribe(t), server, 0, 20*time.Millisecond)
+	for !cut.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	f.h.Publish(events(1, 1))
+	r := bufio.NewReader(httputil.NewChunkedReader(client))
+	for {
+		client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("after %q: %v; want keepalives, then the event", line, err)
+		}
+		switch line {
+		case ": keepalive\n", "\n":
+			continue
+		case "id: 1\n":
+			return
+		}
+		t.Fatalf("read %q: the chunked framing broke after a short keepalive", line)
+	}
+}
+
+// A gap among events that wait for a full socket ends the stream at once,
+// as one among those written does: the client resumes from the store.
+func TestTakenOverStreamEndsOnAGapBehindAFullSocket(t *testing.T) {
+	f := newFixture(t, 4000)
+	server, client := pair(t) // the client never reads
+	server.(*net.TCPConn).SetWriteBuffer(4096)
+	client.(*net.TCPConn).SetReadBuffer(4096)
+	sub := f.subscribe(t)
+	// Queued before the takeover, so that the first flush takes them all:
+	// more events than one writev carries, then a gap after them.
+	frame := []byte(strings.Repeat("x", 1024))
+	var queued []hub.Event
+	for seq := uint64(1); seq <= maxIovecs+500; seq++ {
+		queued = append(queued, hub.Event{Seq: seq, Frame: frame})
+	}
+	queued = append(queued, hub.Event{Seq: maxIovecs + 502, Frame: frame})
+	f.h.Publish(queued)
+	done := f.attach(t, sub, server, 0, time.Hour)
+	if e := waitEnd(t, done); !errors.Is(e.why, ErrGap) {
+		t.Fatalf("ended with %v, want ErrGap", e.why)
+	}
+}
+
+// When epoll_wait fails, the writer cannot learn of closing clients or
+// writable sockets any more: every stream it holds ends, saying why (its
+// client reconnects), and the streams that come next keep their
+// goroutine. The poller must not touch the writer's streams to do so: the
+// race detector watches.
+func TestPollerFailureEndsEveryStream(t *testing.T) {
+	// With one P the poller runs from its failure to its end before the
+	// writer takes another round, so the race detector sees whether the
+	// poller reads what the writer wrote last.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	f := newFixture(t, 0)
+	server, client := pair(t)
+	// A full socket reports nothing when it is added to epoll: the
+	// writer's round that registers the stream is then its last.
+	server.(*net.TCPConn).SetWriteBuffer(4096)
+	client.(*net.TCPConn).SetReadBuffer(4096)
+	server.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	for {
+		if _, err := server.Write(make([]byte, 64<<10)); err != nil {
+			break
+		}
+	}
+	server.SetWriteDeadline(time.Time{})
+	ended := make(chan ending, 1)
+	err := f.w.eng.attach(f.h, f.subscribe(t), server, Stream{Heartbeat: time.Hour,
+		OnEnd: func(n int, why error) { ended <- ending{n, why} }})
+	if err != nil {
+		t.Fatalf("attach: %v", err)
+	}
+	f.w.eng.mu.Lock()
+	l := f.w.eng.loop
+	f.w.eng.mu.Unlock()
+	for registered := false; !registered; {
+		time.Sleep(time.Millisecond)
+		l.mu.Lock()
+		registered = len(l.attached) == 0
+		l.mu.Unlock()
+	}
+	// epoll_wait fails on a descriptor that is no epoll instance; the
+	// poller, blocked on the old instance, is woken through the eventfd.
+	null, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(null)
+	if err := unix.Dup3(null, l.epfd, unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	unix.Write(l.eventfd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	if e := waitEnd(t, ended); !errors.Is(e.why, ErrUnsupported) {
+		t.Fatalf("stream ended with %v, want the writer's failure (ErrUnsupported)", e.why)
+	}
+	next, _ := pair(t)
+	if err := f.w.eng.attach(f.h, f.subscribe(t), next, Stream{Heartbeat: time.Hour}); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("attach after the failure: %v, want ErrUnsupported", err)
+	}
+	var logs bytes.Buffer
+	f.w.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	r := httptest.NewRequest(http.MethodGet, "/events", nil)
+	if conn := f.w.Hijack(httptest.NewRecorder(), r); conn != nil || !strings.Contains(logs.String(), "epoll_wait") {
+		t.Fatalf("Hijack after the failure: %v, logged %q; want the stream left with its goroutine for that reason", conn, logs.String())
 	}
 }

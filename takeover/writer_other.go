@@ -17,3 +17,5 @@ type engine struct{}
 func (engine) attach(Handoffer, *hub.Subscriber, net.Conn, Stream) error { return ErrUnsupported }
 
 func (engine) close() {}
+
+func (engine) failed() error { return nil }
