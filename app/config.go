@@ -54,6 +54,9 @@ type Config struct {
 	TrustedProxies []string
 	TLSCert        string
 	TLSKey         string
+	// StreamTakeover lets the takeover writer serve plain HTTP/1.1 streams
+	// from one goroutine for all; off, every stream keeps its own.
+	StreamTakeover bool
 
 	// Not settings: hooks for embedding and tests.
 
@@ -185,6 +188,14 @@ func settings() []setting {
 		}},
 		{"tls-cert", "", "PEM certificate file; with tls-key, serve HTTPS and HTTP/2", fileSetter(func(c *Config) *string { return &c.TLSCert })},
 		{"tls-key", "", "PEM private key file of tls-cert", fileSetter(func(c *Config) *string { return &c.TLSKey })},
+		{"stream-takeover", "true", "true or false: write plain HTTP/1.1 streams from one goroutine for all, which costs far less memory per stream; false keeps a goroutine per stream", func(c *Config, v string) error {
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("must be true or false")
+			}
+			c.StreamTakeover = on
+			return nil
+		}},
 	}
 }
 

@@ -23,8 +23,10 @@ import (
 	"factstream/cli"
 	"factstream/handlers"
 	"factstream/hub"
+	"factstream/hub/fanout"
 	"factstream/middleware"
 	"factstream/store"
+	"factstream/takeover"
 )
 
 // Main is the whole program behind main: it parses the configuration from
@@ -86,28 +88,15 @@ func Run(ctx context.Context, cfg Config) error {
 
 	h := hub.New(hub.Options{Buffer: cfg.ClientBuffer, MaxSubscribers: cfg.MaxClients})
 	defer h.Close()
+	fan := fanout.New(h, log)
 	// Made before the store, which may remove facts as it opens.
 	removed := middleware.NewFactsRemoved()
 	st, err := openStore(cfg.Store, store.Options{
 		RetentionFacts: cfg.RetentionFor(kind),
 		RetentionAge:   cfg.RetentionAge,
 		OnRemove:       removed.Add,
-		OnAppend: func(facts []store.Fact) {
-			// Nobody to tell, nothing to encode. Safe against a stream
-			// subscribing right now: it reads the store after it
-			// subscribed, and these facts are committed already.
-			if h.Subscribers() > 0 {
-				h.Publish(handlers.FactEvents(facts))
-			}
-		},
-		OnReset: func() {
-			// Redis came back without its facts: seqs start again from 1,
-			// so every stream's position means nothing now. Clients
-			// reconnect and get a snapshot of what there is.
-			log.Warn("the store lost its facts (Redis restarted without persistence); ending every stream so clients start over",
-				"streams", h.Subscribers())
-			h.EndAll(hub.ErrReset)
-		},
+		OnAppend:       fan.OnAppend,
+		OnReset:        fan.OnReset,
 	})
 	if err != nil {
 		return err
@@ -145,6 +134,15 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("metrics: %w", err)
 		}
 	}
+	var tw handlers.Takeover // nil: every stream keeps its goroutine
+	if cfg.StreamTakeover && takeover.Supported {
+		w := takeover.New(h, log)
+		defer w.Close() // ends the streams it holds; the hub has ended their subscriptions
+		if err := middleware.RegisterTakeoverMetrics(reg, w); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		tw = w
+	}
 
 	routes := handlers.Routes(handlers.Deps{
 		Logger: log,
@@ -155,6 +153,7 @@ func Run(ctx context.Context, cfg Config) error {
 			Heartbeat:    cfg.Heartbeat,
 			WriteTimeout: cfg.WriteTimeout,
 			SnapshotMax:  cfg.SnapshotMax,
+			Takeover:     tw,
 		},
 		MaxBody:         cfg.MaxBody,
 		Cluster:         cluster,

@@ -64,14 +64,19 @@ record() {
 	printf '# %s\n%s\n' "$name" "$(printf '%q ' "$@" | sed -e "s#$out#$rel_out#g" -e 's/ $//')" >>"$out/commands.txt"
 }
 
-# start_server NAME STORE: starts a fresh factstream on the next port; for
-# the store "net/http alone", the generator's floor server instead (net/http
-# answering publishes and doing nothing else).
+# server_flags are extra flags of the server for the scenarios that follow
+# (see run_scenarios); the report shows them beside those runs' figures and
+# judges no target on them.
+server_flags=()
+
+# start_server NAME STORE: starts a fresh factstream on the next port, with
+# server_flags; for the store "net/http alone", the generator's floor server
+# instead (net/http answering publishes and doing nothing else).
 start_server() {
 	local name=$1 store=$2
 	port=$((port + 1))
 	local cmd=(taskset -c "$server_cpu" "$out/factstream" --addr "127.0.0.1:$port" --store "$store"
-		--log-level warn --max-clients 20000)
+		--log-level warn --max-clients 20000 ${server_flags[@]+"${server_flags[@]}"})
 	if [ "$store" = "net/http alone" ]; then
 		cmd=(taskset -c "$server_cpu" "$out/loadgen" floor -addr "127.0.0.1:$port")
 	fi
@@ -98,6 +103,9 @@ scenario() {
 	local cmd=(taskset -c "$gen_cpu" "$out/loadgen" run -scenario "$kind" -name "$name" -store "$store"
 		-addr "127.0.0.1:$port" -server-pid "$server_pid" -server-cpu "$server_cpu" -gen-cpu "$gen_cpu"
 		-out "$out/$name.json" "$@")
+	if [ ${#server_flags[@]} -gt 0 ]; then
+		cmd+=(-variant "${server_flags[*]}")
+	fi
 	record "$name: load" "${cmd[@]}"
 	prof_pid=
 	if [ "$name" = S3 ] && [ "$profile" = 1 ]; then
@@ -232,6 +240,13 @@ run_scenarios() {
 		scenario "S3$(run_suffix "$round")" S3 memory: -subs 10000 -facts 200 -pubs 4
 	done
 	scenario S3-goroutine S3 memory: -subs 10000 -facts 200 -pubs 4 -reader goroutine
+	# The takeover writer off: every stream keeps its goroutine, so what the
+	# takeover buys in memory (S1) and in deliveries per second (S3) stays
+	# measured. One run each, beside the three of the default.
+	server_flags=(--stream-takeover=false)
+	scenario S1-10000-takeover-off S1 memory: -subs 10000 -idle 10s
+	scenario S3-takeover-off S3 memory: -subs 10000 -facts 200 -pubs 4
+	server_flags=()
 	# S4 in turns with its floor, so that each round of the three sees the
 	# host at about the same speed.
 	for round in 1 2 3; do
@@ -258,7 +273,7 @@ report_names() {
 			echo "$base$(run_suffix "$round")"
 		done
 	done
-	echo S3-goroutine
+	echo S3-goroutine S1-10000-takeover-off S3-takeover-off
 	for base in S4-memory S4-bolt S4-floor; do
 		for round in 1 2 3; do
 			echo "$base$(run_suffix "$round")"
@@ -309,6 +324,10 @@ write_notes() {
   doing nothing else, pinned and driven the same way, each run right after
   a \`memory:\` and a bbolt run. The gap between it and \`memory:\` is
   what factstream's own work costs per publish.
+- The rows marked \`--stream-takeover=false\` ran once each with the
+  takeover writer off: every stream kept its own goroutine. Set beside the
+  default rows, they show the memory per stream and the deliveries per
+  second that the takeover buys; no target is judged on them.
 - The generator reads subscribers with one epoll loop by default; S3 is run
   a second time with one goroutine per connection (\`-reader goroutine\`) to
   compare their cost: see the S3 table's *generator CPU µs per delivery*.

@@ -13,6 +13,7 @@ import (
 
 	"factstream/handlers"
 	"factstream/hub"
+	"factstream/hub/fanout"
 	"factstream/middleware"
 	"factstream/store"
 	"factstream/store/memory"
@@ -26,7 +27,7 @@ func BenchmarkPublish(b *testing.B) {
 	h := hub.New(hub.Options{Buffer: 64, MaxSubscribers: 10})
 	st := memory.New(store.Options{OnAppend: func(fs []store.Fact) {
 		if h.Subscribers() > 0 { // as app.Run does
-			h.Publish(handlers.FactEvents(fs))
+			h.Publish(fanout.Events(fs))
 		}
 	}})
 	b.Cleanup(func() {

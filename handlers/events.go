@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -12,7 +13,9 @@ import (
 
 	"factstream/hub"
 	"factstream/middleware"
+	"factstream/sse"
 	"factstream/store"
+	"factstream/takeover"
 )
 
 // catchUpChunk bounds the facts in one array event of a resume, so a long
@@ -22,10 +25,16 @@ const catchUpChunk = 1000
 // Subscriptions is what a stream needs from the hub.
 type Subscriptions interface {
 	Subscribe() (*hub.Subscriber, error)
-	// CanAttach reports whether the hub can take streams over.
-	CanAttach() bool
-	// Attach hands a hijacked stream over to the hub.
-	Attach(sub *hub.Subscriber, st hub.Stream) error
+}
+
+// Takeover is what a stream needs from the takeover writer, which writes
+// the live events of plain HTTP/1.1 streams from one goroutine for all.
+type Takeover interface {
+	// Hijack takes the stream's connection, or returns nil when it cannot
+	// be taken over (the stream then stays with its goroutine).
+	Hijack(w http.ResponseWriter, r *http.Request) net.Conn
+	// Attach hands a hijacked stream over; st.OnEnd reports its end.
+	Attach(conn net.Conn, sub *hub.Subscriber, st takeover.Stream)
 }
 
 // FactReader is what streams and read endpoints need from the store.
@@ -40,6 +49,9 @@ type StreamOptions struct {
 	Heartbeat    time.Duration // interval of keepalive comments
 	WriteTimeout time.Duration // deadline of each write to a client
 	SnapshotMax  int           // facts in the snapshot of a fresh connection
+	// Takeover, when set, writes the live events of the streams it can
+	// take over; nil leaves every stream with its goroutine.
+	Takeover Takeover
 }
 
 // Why a stream ended, as logged.
@@ -91,11 +103,11 @@ func handleEvents(log *slog.Logger, subs Subscriptions, facts FactReader, o Stre
 		}
 		c.Status(http.StatusOK)
 		s := &stream{w: c.Writer, rc: http.NewResponseController(c.Writer), facts: facts, timeout: o.WriteTimeout}
-		s.buf = appendRetry(s.buf[:0], o.Retry)
+		s.buf = sse.AppendRetry(s.buf[:0], o.Retry)
 		var reason string
 		if err = s.snapshot(ctx, st.LastSeq, resume, lastID, o.SnapshotMax); err != nil {
 			reason, err = s.failure(sub, err)
-		} else if handedOver = takeOver(c, log, subs, sub, s, o); handedOver {
+		} else if handedOver = takeOver(c, log, sub, s, o); handedOver {
 			return
 		} else {
 			reason, err = s.live(ctx, sub, o)
@@ -105,7 +117,7 @@ func handleEvents(log *slog.Logger, subs Subscriptions, facts FactReader, o Stre
 		switch reason {
 		case endSlow:
 			log.LogAttrs(ctx, slog.LevelWarn, "slow subscriber disconnected",
-				slog.String("request_id", middleware.RequestIDOf(c)), slog.Uint64("last_seq", s.last))
+				slog.String("request_id", middleware.RequestIDOf(c)), slog.Uint64("last_seq", s.cur.Last))
 		case endStore:
 			log.LogAttrs(ctx, slog.LevelError, "stream ended by a store error",
 				slog.String("request_id", middleware.RequestIDOf(c)), slog.String("error", err.Error()))
@@ -113,14 +125,12 @@ func handleEvents(log *slog.Logger, subs Subscriptions, facts FactReader, o Stre
 	}
 }
 
-// takeOver hands a plain HTTP/1.1 stream, its snapshot written, to the hub,
-// which writes its events from then on: the request's goroutine, buffers
-// and reader are released, which is most of what a stream costs. HTTP/2
-// and TLS streams stay with their goroutine.
-func takeOver(c *gin.Context, log *slog.Logger, subs Subscriptions, sub *hub.Subscriber, s *stream, o StreamOptions) bool {
-	// Only HTTP/1.1 bodies are chunked, which the hub's writer continues;
-	// an HTTP/1.0 body runs to the connection's end and stays here.
-	if !subs.CanAttach() || c.Request.ProtoMajor != 1 || c.Request.ProtoMinor < 1 || c.Request.TLS != nil {
+// takeOver hands a plain HTTP/1.1 stream, its snapshot written, to the
+// takeover writer, which writes its events from then on: the request's
+// goroutine, buffers and reader are released, which is most of what a
+// stream costs. Streams it cannot take stay here.
+func takeOver(c *gin.Context, log *slog.Logger, sub *hub.Subscriber, s *stream, o StreamOptions) bool {
+	if o.Takeover == nil {
 		return false
 	}
 	// gin refuses to hijack once a body was written; net/http itself
@@ -129,14 +139,14 @@ func takeOver(c *gin.Context, log *slog.Logger, subs Subscriptions, sub *hub.Sub
 	if u, ok := w.(interface{ Unwrap() http.ResponseWriter }); ok {
 		w = u.Unwrap()
 	}
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		return false // this writer cannot be taken over: keep the stream here
+	conn := o.Takeover.Hijack(w, c.Request)
+	if conn == nil {
+		return false
 	}
 	finish := middleware.DeferLog(c, log)
-	requestID, sent, last := middleware.RequestIDOf(c), s.sent, s.last
-	err = subs.Attach(sub, hub.Stream{
-		Conn: conn, Last: last, Heartbeat: o.Heartbeat, WriteTimeout: o.WriteTimeout,
+	requestID, sent := middleware.RequestIDOf(c), s.sent
+	o.Takeover.Attach(conn, sub, takeover.Stream{
+		Last: s.cur.Last, Heartbeat: o.Heartbeat, WriteTimeout: o.WriteTimeout,
 		OnEnd: func(n int, why error) {
 			reason := endReason(why)
 			if reason == endSlow {
@@ -146,18 +156,12 @@ func takeOver(c *gin.Context, log *slog.Logger, subs Subscriptions, sub *hub.Sub
 			finish(sent+n, reason)
 		},
 	})
-	if err != nil {
-		hub.EndChunked(conn, err)
-		conn.Close()
-		sub.Close()
-		finish(sent, endReason(err))
-	}
 	return true
 }
 
 func endReason(why error) string {
 	switch {
-	case errors.Is(why, hub.ErrClientGone):
+	case errors.Is(why, takeover.ErrClientGone):
 		return endClient
 	case errors.Is(why, hub.ErrSlow), errors.Is(why, hub.ErrStalled):
 		return endSlow
@@ -165,7 +169,7 @@ func endReason(why error) string {
 		return endShutdown
 	case errors.Is(why, hub.ErrReset):
 		return endReset
-	case errors.Is(why, hub.ErrGap):
+	case errors.Is(why, takeover.ErrGap):
 		return endGap
 	default:
 		return endWrite
@@ -179,8 +183,8 @@ type stream struct {
 	facts   FactReader
 	timeout time.Duration
 	buf     []byte
-	last    uint64 // seq of the last fact sent
-	sent    int    // events written, the snapshot included
+	cur     sse.Cursor // the last fact sent
+	sent    int        // events written, the snapshot included
 }
 
 // live writes queued events and keepalives until the stream ends.
@@ -198,12 +202,12 @@ func (s *stream) live(ctx context.Context, sub *hub.Subscriber, o StreamOptions)
 				return endSlow, nil
 			case errors.Is(sub.Err(), hub.ErrReset):
 				// Best effort: the stream ends either way.
-				s.flush(append(s.buf[:0], hub.ResetFrame...))
+				s.flush(append(s.buf[:0], sse.ResetFrame...))
 				return endReset, nil
 			}
 			return endShutdown, nil
 		case <-heartbeat.C:
-			if err := s.flush(append(s.buf[:0], keepalive...)); err != nil {
+			if err := s.flush(append(s.buf[:0], sse.Keepalive...)); err != nil {
 				return s.failure(sub, err)
 			}
 		case <-sub.Ready():
@@ -238,7 +242,7 @@ func (s *stream) failure(sub *hub.Subscriber, err error) (string, error) {
 // facts for a fresh client, or every fact after lastID for a resume.
 func (s *stream) snapshot(ctx context.Context, head uint64, resume bool, lastID uint64, max int) error {
 	if resume {
-		s.last = lastID
+		s.cur.Cover(lastID)
 		if lastID == head {
 			return s.array(nil, head) // nothing missed: confirm the position
 		}
@@ -260,11 +264,11 @@ func (s *stream) snapshot(ctx context.Context, head uint64, resume bool, lastID 
 	return s.array(facts, head)
 }
 
-// catchUp sends the facts after s.last up to upTo from the store, as array
-// events of at most catchUpChunk facts.
+// catchUp sends the facts after the cursor up to upTo from the store, as
+// array events of at most catchUpChunk facts.
 func (s *stream) catchUp(ctx context.Context, upTo uint64) error {
-	for s.last < upTo {
-		facts, err := s.facts.Range(ctx, s.last, upTo, catchUpChunk)
+	for s.cur.Last < upTo {
+		facts, err := s.facts.Range(ctx, s.cur.Last, upTo, catchUpChunk)
 		if err != nil {
 			return err
 		}
@@ -281,25 +285,22 @@ func (s *stream) catchUp(ctx context.Context, upTo uint64) error {
 // array writes facts as one JSON array event carrying id (none when 0),
 // after whatever s.buf already holds.
 func (s *stream) array(facts []store.Fact, id uint64) error {
-	s.buf = appendEvent(s.buf, id, func(dst []byte) []byte { return store.AppendJSONArray(dst, facts) })
-	if id > s.last {
-		s.last = id
-	}
+	s.buf = sse.AppendEvent(s.buf, "", id, func(dst []byte) []byte { return store.AppendJSONArray(dst, facts) })
+	s.cur.Cover(id)
 	s.sent++
 	return s.flush(s.buf)
 }
 
-// deliver writes the queued events that follow s.last in one write. Events
-// the snapshot already covered are skipped; a gap, which only a store that
-// reports appends late could cause, is filled from the store first.
+// deliver writes the queued events that follow the cursor in one write.
+// Events the snapshot already covered are skipped; a gap, which only a
+// store that reports appends late could cause, is filled from the store
+// first.
 func (s *stream) deliver(ctx context.Context, events []hub.Event) (int, error) {
 	s.buf = s.buf[:0]
 	n := 0
 	for _, ev := range events {
-		if ev.Seq <= s.last {
-			continue
-		}
-		if ev.Seq != s.last+1 {
+		step := s.cur.Next(ev.Seq)
+		if step == sse.Gap {
 			if err := s.flushPending(); err != nil {
 				return n, err
 			}
@@ -307,9 +308,12 @@ func (s *stream) deliver(ctx context.Context, events []hub.Event) (int, error) {
 				return n, err
 			}
 			s.buf = s.buf[:0]
+			step = s.cur.Next(ev.Seq)
+		}
+		if step != sse.Deliver {
+			continue
 		}
 		s.buf = append(s.buf, ev.Frame...)
-		s.last = ev.Seq
 		n++
 	}
 	if err := s.flushPending(); err != nil {

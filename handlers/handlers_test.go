@@ -14,8 +14,10 @@ import (
 
 	"factstream/handlers"
 	"factstream/hub"
+	"factstream/hub/fanout"
 	"factstream/store"
 	"factstream/store/memory"
+	"factstream/takeover"
 )
 
 // env is the API over a real memory store and hub, served by httptest.
@@ -28,21 +30,24 @@ type env struct {
 func newEnv(tb testing.TB, wrap func(handlers.Store) handlers.Store) *env {
 	tb.Helper()
 	h := hub.New(hub.Options{Buffer: 64, MaxSubscribers: 10})
-	st := memory.New(store.Options{OnAppend: func(fs []store.Fact) { h.Publish(handlers.FactEvents(fs)) }})
+	st := memory.New(store.Options{OnAppend: func(fs []store.Fact) { h.Publish(fanout.Events(fs)) }})
 	var hs handlers.Store = st
 	if wrap != nil {
 		hs = wrap(st)
 	}
+	tw := takeover.New(h, nil) // as app.Run does by default
 	srv := httptest.NewServer(handlers.Routes(handlers.Deps{
-		Logger:   slog.New(slog.DiscardHandler),
-		Store:    hs,
-		Hub:      h,
-		Stream:   handlers.StreamOptions{Retry: 3 * time.Second, Heartbeat: time.Minute, WriteTimeout: time.Second, SnapshotMax: 100},
+		Logger: slog.New(slog.DiscardHandler),
+		Store:  hs,
+		Hub:    h,
+		Stream: handlers.StreamOptions{Retry: 3 * time.Second, Heartbeat: time.Minute, WriteTimeout: time.Second, SnapshotMax: 100,
+			Takeover: tw},
 		MaxBody:  64 << 10,
 		Instance: handlers.Instance{ID: "t", StoreKind: "memory", Version: "test", Started: time.Now()},
 	}))
 	tb.Cleanup(func() {
 		h.Close()
+		tw.Close()
 		srv.Close()
 		st.Close()
 	})

@@ -10,25 +10,45 @@ import (
 
 	"factstream/handlers"
 	"factstream/hub"
+	"factstream/hub/fanout"
+	"factstream/sse"
 	"factstream/store"
 	"factstream/store/memory"
+	"factstream/takeover"
 )
 
 // TestStreamEndsByEmptyingTheLastEventIDOnReset ends every stream as the
 // app does when Redis lost its facts. Over HTTP/1.1 (streams taken over by
-// the hub) and HTTP/2 (streams kept by their handler) alike, the stream
-// must end, and its last frame must empty the client's last event id, so
-// that an EventSource reconnects without Last-Event-ID.
+// the takeover writer, or kept by their handler when takeover is off) and
+// HTTP/2 (streams kept by their handler) alike, the stream must end, and
+// its last frame must empty the client's last event id, so that an
+// EventSource reconnects without Last-Event-ID.
 func TestStreamEndsByEmptyingTheLastEventIDOnReset(t *testing.T) {
-	for _, proto := range []string{"HTTP/1.1", "HTTP/2.0"} {
-		t.Run(proto, func(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		proto    string
+		takeover bool
+	}{
+		{"HTTP/1.1", "HTTP/1.1", true},
+		{"HTTP/1.1-takeover-off", "HTTP/1.1", false},
+		{"HTTP/2.0", "HTTP/2.0", true},
+	} {
+		proto := tc.proto
+		t.Run(tc.name, func(t *testing.T) {
 			h := hub.New(hub.Options{Buffer: 64})
-			st := memory.New(store.Options{OnAppend: func(fs []store.Fact) { h.Publish(handlers.FactEvents(fs)) }})
+			st := memory.New(store.Options{OnAppend: func(fs []store.Fact) { h.Publish(fanout.Events(fs)) }})
+			o := handlers.StreamOptions{Retry: time.Second, Heartbeat: time.Minute, WriteTimeout: time.Second, SnapshotMax: 100}
+			var tw *takeover.Writer
+			if tc.takeover {
+				tw = takeover.New(h, nil)
+				defer tw.Close()
+				o.Takeover = tw
+			}
 			srv := httptest.NewUnstartedServer(handlers.Routes(handlers.Deps{
 				Logger:   slog.New(slog.DiscardHandler),
 				Store:    st,
 				Hub:      h,
-				Stream:   handlers.StreamOptions{Retry: time.Second, Heartbeat: time.Minute, WriteTimeout: time.Second, SnapshotMax: 100},
+				Stream:   o,
 				MaxBody:  64 << 10,
 				Instance: handlers.Instance{ID: "t", StoreKind: "memory", Version: "test", Started: time.Now()},
 			}))
@@ -63,8 +83,8 @@ func TestStreamEndsByEmptyingTheLastEventIDOnReset(t *testing.T) {
 				}
 			}
 			// Subscribed before the snapshot. Over HTTP/1.1 the hand-over
-			// to the hub may or may not be done yet: either way the
-			// stream must end the same.
+			// to the takeover writer may or may not be done yet: either
+			// way the stream must end the same.
 			for h.Subscribers() == 0 {
 				time.Sleep(time.Millisecond)
 			}
@@ -84,8 +104,19 @@ func TestStreamEndsByEmptyingTheLastEventIDOnReset(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("stream still open 5 s after EndAll")
 			}
-			if body := got.String(); !strings.HasSuffix(body, "\n\n"+hub.ResetFrame) {
-				t.Fatalf("stream ended with %q, want the reset frame %q last", body[max(0, len(body)-40):], hub.ResetFrame)
+			if body := got.String(); !strings.HasSuffix(body, "\n\n"+sse.ResetFrame) {
+				t.Fatalf("stream ended with %q, want the reset frame %q last", body[max(0, len(body)-40):], sse.ResetFrame)
+			}
+			// An HTTP/2 stream cannot be taken over: it is counted, as
+			// its metric shows; an HTTP/1.1 one is taken.
+			if tw != nil {
+				want := uint64(0)
+				if proto == "HTTP/2.0" {
+					want = 1
+				}
+				if n := tw.NotTakenOver(); n != want {
+					t.Fatalf("%d streams counted as not taken over, want %d", n, want)
+				}
 			}
 		})
 	}

@@ -2,6 +2,11 @@
 // them. Publishing never blocks: each subscriber has a bounded queue, and a
 // subscriber whose queue is full is dropped, to catch up later from the
 // store, rather than slowing anyone else down.
+//
+// A subscriber is read by its own goroutine (Ready, then Take), or by a
+// writer that serves many of them from one goroutine and asked to be woken
+// instead (Handoff): the hub knows nothing of how its events reach a
+// client.
 package hub
 
 import (
@@ -28,6 +33,9 @@ var (
 	// ErrReset means the facts the stream was built on are gone (the
 	// store lost its data): its client must start over.
 	ErrReset = errors.New("the store's facts were replaced")
+	// ErrStalled means the client took no data for the write timeout: it
+	// stopped reading, or vanished without closing.
+	ErrStalled = errors.New("client stalled")
 )
 
 // Options configure a Hub.
@@ -55,7 +63,6 @@ type Hub struct {
 	mu     sync.Mutex
 	subs   map[*Subscriber]struct{}
 	closed bool
-	w      *writer // writes taken-over streams; started by the first Attach
 
 	count     atomic.Int64
 	delivered atomic.Uint64
@@ -96,17 +103,13 @@ func (h *Hub) Publish(events []Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
-		woke, err := s.push(events, h.opts.Buffer)
-		switch err {
+		switch s.push(events, h.opts.Buffer) {
 		case nil:
 		case ErrSlow:
 			delete(h.subs, s)
 			h.slow.Add(1)
 		default:
 			delete(h.subs, s)
-		}
-		if s.direct != nil && (woke || err != nil) {
-			h.w.markDirty(s)
 		}
 	}
 	h.count.Store(int64(len(h.subs)))
@@ -122,12 +125,7 @@ func (h *Hub) Close() {
 		delete(h.subs, s)
 	}
 	h.count.Store(0)
-	w := h.w
-	h.w = nil
 	h.mu.Unlock()
-	if w != nil {
-		w.stop() // ends the taken-over streams, outside the lock
-	}
 }
 
 // EndAll ends every subscription with err and goes on taking new ones.
@@ -138,11 +136,35 @@ func (h *Hub) EndAll(err error) {
 	for s := range h.subs {
 		s.end(err)
 		delete(h.subs, s)
-		if s.direct != nil {
-			h.w.markDirty(s) // the writer ends the connection
-		}
 	}
 	h.count.Store(0)
+}
+
+// Handoff moves sub's wake-ups from its Ready channel to wake, for a writer
+// that serves many subscribers from one goroutine: wake is called when
+// events arrive on an empty queue, and once when the subscription ends,
+// whoever ends it. It may be called with the hub's lock held, so it must
+// only record and signal, never block or call back into the hub. Handoff
+// fails, with the reason, if the subscription has ended already.
+func (h *Hub) Handoff(sub *Subscriber, wake func()) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return ErrClosed
+	}
+	if _, ok := h.subs[sub]; !ok {
+		// Ended while its snapshot was being written.
+		if err := sub.Err(); err != nil {
+			return err
+		}
+		return ErrSlow
+	}
+	// Under the hub's lock: whatever ends sub from here on (a publish, an
+	// EndAll, a Close) takes the lock too, and so finds wake set.
+	sub.mu.Lock()
+	sub.wake = wake
+	sub.mu.Unlock()
+	return nil
 }
 
 // Subscribers returns the number of current subscribers.

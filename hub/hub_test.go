@@ -2,8 +2,6 @@ package hub
 
 import (
 	"errors"
-	"io"
-	"net"
 	"strconv"
 	"testing"
 	"testing/synctest"
@@ -170,27 +168,56 @@ func TestEndAllEndsEverySubscriptionAndTakesNewOnes(t *testing.T) {
 	}
 }
 
-func TestEndChunkedEndsARefusedStreamAsTheWriterWould(t *testing.T) {
+// A writer that serves many streams from one goroutine is woken instead of
+// each subscriber's Ready: when events arrive on an empty queue, and once
+// when the subscription ends, whoever ends it.
+func TestHandoffWakesTheWriterInsteadOfReady(t *testing.T) {
 	for _, tc := range []struct {
-		why  error
-		want string
+		name string
+		end  func(h *Hub, s *Subscriber)
+		want error
 	}{
-		{ErrReset, "5\r\nid:\n\n\r\n0\r\n\r\n"},
-		{ErrClosed, "0\r\n\r\n"},
-		{ErrSlow, ""},
+		{"Overflow", func(h *Hub, s *Subscriber) { h.Publish(events(3, 1)) }, ErrSlow},
+		{"EndAll", func(h *Hub, s *Subscriber) { h.EndAll(ErrReset) }, ErrReset},
+		{"Close", func(h *Hub, s *Subscriber) { h.Close() }, ErrClosed},
+		{"Stalled", func(h *Hub, s *Subscriber) { s.Stalled() }, ErrStalled},
 	} {
-		t.Run(tc.why.Error(), func(t *testing.T) {
-			server, client := net.Pipe()
-			got := make(chan string, 1)
-			go func() {
-				b, _ := io.ReadAll(client)
-				got <- string(b)
-			}()
-			EndChunked(server, tc.why)
-			server.Close()
-			if g := <-got; g != tc.want {
-				t.Fatalf("EndChunked(%v) wrote %q, want %q", tc.why, g, tc.want)
+		t.Run(tc.name, func(t *testing.T) {
+			h := New(Options{Buffer: 2})
+			defer h.Close()
+			s := mustSubscribe(t, h)
+			var wakes int // the hub calls wake synchronously
+			if err := h.Handoff(s, func() { wakes++ }); err != nil {
+				t.Fatalf("handoff: %v", err)
+			}
+			h.Publish(events(1, 1))
+			h.Publish(events(2, 1)) // the queue was not empty: no second wake
+			if wakes != 1 {
+				t.Fatalf("%d wake-ups for two publishes into a queue nobody took, want 1", wakes)
+			}
+			select {
+			case <-s.Ready():
+				t.Fatal("Ready received after Handoff")
+			default:
+			}
+			tc.end(h, s)
+			if wakes != 2 || !errors.Is(s.Err(), tc.want) {
+				t.Fatalf("after the end: %d wake-ups and Err %v, want 2 and %v", wakes, s.Err(), tc.want)
 			}
 		})
+	}
+}
+
+func TestHandoffRefusesAnEndedSubscription(t *testing.T) {
+	h := New(Options{})
+	ended := mustSubscribe(t, h)
+	h.EndAll(ErrReset)
+	if err := h.Handoff(ended, func() {}); !errors.Is(err, ErrReset) {
+		t.Fatalf("handoff of a reset subscription: %v, want ErrReset", err)
+	}
+	live := mustSubscribe(t, h)
+	h.Close()
+	if err := h.Handoff(live, func() {}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("handoff after Close: %v, want ErrClosed", err)
 	}
 }

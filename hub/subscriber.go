@@ -13,9 +13,8 @@ type Subscriber struct {
 	queue  []Event
 	err    error
 	closed bool
-
-	// direct is set, under the hub's lock, once the stream is taken over.
-	direct *directConn
+	// wake, once Handoff set it, is called instead of signalling ready.
+	wake func()
 }
 
 // Ready returns a channel that receives when events are waiting.
@@ -25,8 +24,8 @@ func (s *Subscriber) Ready() <-chan struct{} { return s.ready }
 // then says why.
 func (s *Subscriber) Done() <-chan struct{} { return s.done }
 
-// Err returns why the hub ended the subscription (ErrSlow or ErrClosed), or
-// nil while it is active.
+// Err returns why the subscription ended (ErrSlow, ErrStalled, ErrClosed,
+// ErrReset), or nil while it is active.
 func (s *Subscriber) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -64,15 +63,14 @@ func (s *Subscriber) Stalled() {
 	s.end(ErrStalled)
 }
 
-// push queues events and reports whether the queue was empty before (its
-// reader needs waking); an error means the subscriber is no longer active
+// push queues events; an error means the subscriber is no longer active
 // (ErrSlow when this push overflowed its queue). The hub holds its lock, so
 // pushes reach a subscriber in publish order.
-func (s *Subscriber) push(events []Event, limit int) (bool, error) {
+func (s *Subscriber) push(events []Event, limit int) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return false, ErrClosed
+		return ErrClosed
 	}
 	// Slow means this many events were already waiting: a fast client with
 	// an empty queue takes a batch of any size (a 1,000-fact POST, a group
@@ -80,30 +78,41 @@ func (s *Subscriber) push(events []Event, limit int) (bool, error) {
 	if len(s.queue) >= limit {
 		s.mu.Unlock()
 		s.end(ErrSlow)
-		return false, ErrSlow
+		return ErrSlow
 	}
 	woke := len(s.queue) == 0
 	s.queue = append(s.queue, events...)
+	wake := s.wake
 	s.mu.Unlock()
-	if s.direct != nil {
-		return woke, nil // the hub's writer is told instead
+	if wake != nil {
+		// A writer of many streams is told only when the queue was empty:
+		// otherwise it has been told already and not yet taken the queue.
+		if woke {
+			wake()
+		}
+		return nil
 	}
 	select {
 	case s.ready <- struct{}{}:
 	default: // a wake-up is already pending
 	}
-	return woke, nil
+	return nil
 }
 
 // end closes the subscription once, recording why.
 func (s *Subscriber) end(err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return
 	}
 	s.closed = true
 	s.err = err
 	s.queue = nil
 	close(s.done)
+	wake := s.wake
+	s.mu.Unlock()
+	if wake != nil {
+		wake()
+	}
 }

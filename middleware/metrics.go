@@ -117,6 +117,23 @@ func RegisterCommitMetrics(reg prometheus.Registerer, s CommitStats) error {
 	return nil
 }
 
+// TakeoverStats is the takeover writer's count of streams it could not
+// take over.
+type TakeoverStats interface {
+	NotTakenOver() uint64
+}
+
+// RegisterTakeoverMetrics adds the takeover writer's counter to reg. A
+// stream that cannot be taken over (HTTP/2, TLS, a proxy's HTTP/1.0, a
+// writer that refuses the hijack) keeps a goroutine and its buffers: the
+// count tells why memory per stream is higher than expected.
+func RegisterTakeoverMetrics(reg prometheus.Registerer, s TakeoverStats) error {
+	return reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "factstream_streams_not_taken_over_total",
+		Help: "Streams the takeover writer could not take over (HTTP/2, TLS, HTTP/1.0, a refused hijack): each kept a goroutine of its own.",
+	}, func() float64 { return float64(s.NotTakenOver()) }))
+}
+
 // CountRejections counts every response that carries a problem code (set
 // under "problem" in the context by whoever wrote the problem).
 func (m *Metrics) CountRejections() gin.HandlerFunc {

@@ -150,3 +150,23 @@ func TestFactsRemovedCountsByReason(t *testing.T) {
 		t.Fatalf("counted %v, want retention 7 and deleted 1", got)
 	}
 }
+
+type fakeTakeover struct{ notTaken uint64 }
+
+func (f *fakeTakeover) NotTakenOver() uint64 { return f.notTaken }
+
+func TestTakeoverMetricReadsTheWriter(t *testing.T) {
+	tw := &fakeTakeover{}
+	reg := prometheus.NewRegistry()
+	if err := RegisterTakeoverMetrics(reg, tw); err != nil {
+		t.Fatal(err)
+	}
+	tw.notTaken = 4
+	m := gather(t, reg)["factstream_streams_not_taken_over_total"]
+	if m == nil || m.GetMetric()[0].GetCounter().GetValue() != 4 {
+		t.Fatalf("factstream_streams_not_taken_over_total = %v, want 4", m)
+	}
+	if err := RegisterTakeoverMetrics(reg, tw); err == nil {
+		t.Fatal("registered twice on one registry")
+	}
+}

@@ -37,7 +37,7 @@ func TestHelpListsEverySetting(t *testing.T) {
 		"addr", "store", "instance", "heartbeat", "read-header-timeout", "write-timeout", "retry", "max-clients", "client-buffer", "snapshot-max", "max-body",
 		"log-level", "log-format", "shutdown-timeout",
 		"publish-tokens", "subscribe-tokens", "metrics-token", "cors-origins", "publish-rate", "publish-burst",
-		"trusted-proxies", "tls-cert", "tls-key",
+		"trusted-proxies", "tls-cert", "tls-key", "stream-takeover",
 	} {
 		if !listed[want] {
 			t.Errorf("factstream -h does not list --%s", want)
@@ -112,6 +112,7 @@ func TestBadValueStopsStartup(t *testing.T) {
 		{"publish-burst", "0", "--publish-burst", nil},
 		{"trusted-proxies", "10.0.0.0/33", "--trusted-proxies", nil},
 		{"trusted-proxies", "proxy.internal", "--trusted-proxies", nil},
+		{"stream-takeover", "maybe", "--stream-takeover", nil},
 		{"tls-cert", missing, "--tls-cert", nil},
 		{"tls-key", missing, "--tls-key", nil},
 		// Both or neither, and they must match.

@@ -8,7 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"factstream/handlers"
+	"factstream/hub/fanout"
 	"factstream/store"
 )
 
@@ -29,7 +29,7 @@ func FuzzSSEFraming(f *testing.F) {
 			{ID: "0192f0c4-6a2e-7c1a-9d5e-3b8c2f1e4a78", Seq: seq + 1, Info: "next", CreatedAt: time.Unix(1e9, 0).UTC()},
 		}
 		var wire bytes.Buffer
-		for _, ev := range handlers.FactEvents(in) {
+		for _, ev := range fanout.Events(in) {
 			wire.Write(ev.Frame)
 		}
 		r := bufio.NewReader(&wire)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -48,7 +49,9 @@ func TestMain(m *testing.M) {
 }
 
 // testConfig is the default configuration with an in-memory store on a free
-// loopback port and logs kept out of the test output.
+// loopback port and logs kept out of the test output. The tests honour
+// FACTSTREAM_STREAM_TAKEOVER as the server does: =false runs them all with
+// every stream on its own goroutine.
 func testConfig(tb testing.TB) app.Config {
 	tb.Helper()
 	cfg := app.DefaultConfig()
@@ -56,6 +59,13 @@ func testConfig(tb testing.TB) app.Config {
 	cfg.Store = "memory:"
 	cfg.Instance = "test"
 	cfg.LogOutput = io.Discard
+	if v := os.Getenv("FACTSTREAM_STREAM_TAKEOVER"); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			tb.Fatalf("FACTSTREAM_STREAM_TAKEOVER=%q: want true or false", v)
+		}
+		cfg.StreamTakeover = on
+	}
 	return cfg
 }
 

@@ -248,7 +248,9 @@ func usage(t *testing.T, base string) serverUsage {
 // taken over by the hub after their snapshot: 500 open streams must not
 // cost the server a goroutine each, and must still receive facts.
 func TestPlainStreamsHoldNoGoroutine(t *testing.T) {
-	srv := startServer(t, testConfig(t))
+	cfg := testConfig(t)
+	cfg.StreamTakeover = true // what this test is about
+	srv := startServer(t, cfg)
 	base := runtime.NumGoroutine()
 	var conns []*bufio.Reader
 	for range 500 {

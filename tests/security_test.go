@@ -94,19 +94,6 @@ func factCount(tb testing.TB, base string, header http.Header) uint64 {
 	return st.Facts
 }
 
-// streamClients returns the number of open streams from /status.
-func streamClients(tb testing.TB, base string, header http.Header) int {
-	tb.Helper()
-	var st struct {
-		Clients int `json:"clients"`
-	}
-	ex := do(tb, nil, http.MethodGet, base+"/status", header, "")
-	if ex.status != http.StatusOK || json.Unmarshal([]byte(ex.body), &st) != nil {
-		tb.Fatalf("GET /status = %d %s", ex.status, ex.body)
-	}
-	return st.Clients
-}
-
 // nextFact returns the next fact the stream delivers, skipping the retry
 // line and empty snapshots.
 func nextFact(tb testing.TB, s *sseStream) store.Fact {

@@ -92,6 +92,7 @@ func parseRunFlags(args []string) (scenario, string, error) {
 	fs.StringVar(&sc.Scenario, "scenario", "", "scenario kind for the report: S1, S2, S2L, S3 or S4")
 	fs.StringVar(&sc.Name, "name", "run", "label of this run")
 	fs.StringVar(&sc.Store, "store", "memory:", "the server's store, as reported")
+	fs.StringVar(&sc.Variant, "variant", "", "server flags of this run that differ from the other runs', as reported; such a run does not count towards the targets")
 	fs.StringVar(&sc.Addr, "addr", "127.0.0.1:3000", "server address")
 	fs.IntVar(&sc.ServerPID, "server-pid", 0, "server process id, to read its CPU time and RSS (0: skip)")
 	fs.IntVar(&sc.ServerCPU, "server-cpu", 0, "core the server is pinned to (-1: skip)")

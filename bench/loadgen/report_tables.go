@@ -106,7 +106,8 @@ func sustainedRate(r *Result) float64 {
 // of a scenario (bench/run.sh runs each three times: the host's speed and
 // how publishing and fan-out interleave move them from run to run) is
 // judged on the median run; the S3 rerun with the goroutine reader only
-// compares generators and does not count.
+// compares generators and does not count, nor do runs with other server
+// flags (a variant: the takeover writer off, say).
 func targets(results []*Result, f floors) []target {
 	var ts []target
 	s1 := primaryRuns(results, "S1", "")
@@ -181,11 +182,11 @@ func (g goal) evaluate(rs []*Result, f floors) target {
 }
 
 // primaryRuns are the runs of a kind (and store prefix) made with the
-// default epoll reader.
+// default epoll reader and the server's usual flags.
 func primaryRuns(results []*Result, kind, store string) []*Result {
 	var rs []*Result
 	for _, r := range results {
-		if r.Scenario == kind && r.Reader == "epoll" && strings.HasPrefix(r.Store, store) {
+		if r.Scenario == kind && r.Reader == "epoll" && r.Variant == "" && strings.HasPrefix(r.Store, store) {
 			rs = append(rs, r)
 		}
 	}
@@ -302,7 +303,7 @@ func writeScenario(w io.Writer, kind string, rs []*Result) {
 	case "S1":
 		head = []string{"streams", "ready", "failed", "time to all snapshots", "server RSS before → 2 s after → 10 s after", "RSS per stream", "server CPU", "generator CPU"}
 		row = func(r *Result) []string {
-			return []string{n(int64(r.Subscribers)), n(r.Ready), n(r.ConnectFailed), sec(r.ConnectSeconds),
+			return []string{variant(r, n(int64(r.Subscribers))), n(r.Ready), n(r.ConnectFailed), sec(r.ConnectSeconds),
 				fmt.Sprintf("%s → %s → %s", mib(r.RSSBeforeKiB), mib(r.RSSAfterKiB), mib(r.RSSIdleKiB)),
 				fmt.Sprintf("%.1f KB", r.RSSPerConnKB), serverCPU(r.Connect), genCPU(r.Connect)}
 		}
@@ -316,7 +317,7 @@ func writeScenario(w io.Writer, kind string, rs []*Result) {
 	case "S3":
 		head = []string{"generator reader", "streams", "facts", "publishers", "deliveries", "deliveries/s", "latency p50", "p99", "max", "server CPU s per million", "server core busy s per million", "generator CPU µs per delivery", "missing", "duplicates", "server CPU", "generator CPU"}
 		row = func(r *Result) []string {
-			return []string{r.Reader, n(int64(r.Subscribers)), n(r.Published), n(int64(r.Publishers)), n(r.Deliveries), n(int64(r.DeliveriesPerSecond)),
+			return []string{variant(r, r.Reader), n(int64(r.Subscribers)), n(r.Published), n(int64(r.Publishers)), n(r.Deliveries), n(int64(r.DeliveriesPerSecond)),
 				msec(r.LatencyP50Ms), msec(r.LatencyP99Ms), msec(r.LatencyMaxMs), fmt.Sprintf("%.2f", r.ServerCPUPerMillion),
 				fmt.Sprintf("%.2f", perMillion(r.Deliver.ServerCoreSeconds, r.Deliveries)), fmt.Sprintf("%.2f", perDelivery(r)), n(r.Missing), n(r.Duplicates + r.Unacked + r.Unknown), serverCPU(r.Deliver), genCPU(r.Deliver)}
 		}
@@ -343,6 +344,14 @@ func writeScenario(w io.Writer, kind string, rs []*Result) {
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// variant marks the first cell of a run made with other server flags.
+func variant(r *Result, cell string) string {
+	if r.Variant == "" {
+		return cell
+	}
+	return cell + " (`" + r.Variant + "`)"
 }
 
 // measuredPhase is the phase a result's figures come from.

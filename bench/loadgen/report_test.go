@@ -85,3 +85,24 @@ func TestTargetsTakeTheMedianOfRepeatedRuns(t *testing.T) {
 		t.Errorf("unexpected ready row:\n%s", b.String())
 	}
 }
+
+// A run with other server flags (the takeover writer off) is shown, marked
+// with its flags, and left out of the targets: its figures are there to be
+// compared, not judged.
+func TestVariantRunsAreShownButNotJudged(t *testing.T) {
+	results := []*Result{
+		{Scenario: "S1", Name: "S1-10000", Store: "memory:", Reader: "epoll", Subscribers: 10000, Ready: 10000, RSSPerConnKB: 4.5},
+		{Scenario: "S1", Name: "S1-10000-takeover-off", Store: "memory:", Reader: "epoll", Variant: "--stream-takeover=false",
+			Subscribers: 10000, Ready: 10000, RSSPerConnKB: 30.2},
+	}
+	var b strings.Builder
+	writeTargets(&b, results, nil)
+	if want := "| S1: at most 8 KB of server RSS per idle stream (10,000 streams) | 4.5 KB | met |"; !strings.Contains(b.String(), want) {
+		t.Errorf("the targets do not contain %q:\n%s", want, b.String())
+	}
+	b.Reset()
+	writeScenario(&b, "S1", results)
+	if want := "| 10,000 (`--stream-takeover=false`) | 10,000 |"; !strings.Contains(b.String(), want) {
+		t.Errorf("the S1 table does not contain %q:\n%s", want, b.String())
+	}
+}

@@ -14,6 +14,7 @@ type Result struct {
 	Name            string  `json:"name"`
 	Store           string  `json:"store"`
 	Reader          string  `json:"reader"`
+	Variant         string  `json:"variant,omitempty"` // server flags unlike the other runs'
 	Subscribers     int     `json:"subscribers"`
 	Facts           int64   `json:"facts"`
 	TargetRate      float64 `json:"target_rate"`
@@ -61,7 +62,7 @@ type Result struct {
 
 func newResult(sc scenario) *Result {
 	return &Result{
-		Scenario: sc.Scenario, Name: sc.Name, Store: sc.Store, Reader: sc.Reader,
+		Scenario: sc.Scenario, Name: sc.Name, Store: sc.Store, Reader: sc.Reader, Variant: sc.Variant,
 		Subscribers: sc.Subs, Facts: sc.Facts, TargetRate: sc.Rate, Publishers: sc.Pubs,
 		DurationSeconds: sc.Duration.Seconds(),
 	}

@@ -17,6 +17,7 @@ type scenario struct {
 	Scenario   string  // S1, S2, S2L, S3 or S4: how the report presents it
 	Name       string  // unique label of the run
 	Store      string  // the server's store, for the report
+	Variant    string  // server flags that differ from the other runs', for the report
 	Addr       string  // server address, host:port
 	ServerPID  int     // for CPU and RSS; 0 to skip
 	ServerCPU  int     // core the server is pinned to; -1 to skip
