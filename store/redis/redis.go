@@ -59,8 +59,8 @@ type Store struct {
 	tailBlock   time.Duration // how long one XREAD waits
 
 	// Group commit: Append hands requests to the writer through reqs.
-	reqs       chan *pending
-	writerDone chan struct{}
+	reqs    chan *pending
+	writers sync.WaitGroup // the writer, which waits for its calls
 	// maxRequestBytes is maxRequestBytes; tests lower it.
 	maxRequestBytes int
 	// holdGroup, when set, runs in the writer between taking the first
@@ -148,7 +148,6 @@ func open(url string, opts store.Options, block time.Duration) (*Store, error) {
 		started:  make(chan struct{}),
 
 		reqs:            make(chan *pending, maxGroup),
-		writerDone:      make(chan struct{}),
 		maxRequestBytes: maxRequestBytes,
 
 		presenceTTL: store.PresenceTTL,
@@ -163,7 +162,7 @@ func open(url string, opts store.Options, block time.Duration) (*Store, error) {
 		r.rdb.Close()
 		return nil, fmt.Errorf("open redis store at %s: %w", ropts.Addr, err)
 	}
-	go r.writer()
+	r.writers.Go(r.writer)
 	reached := err == nil
 	if !reached {
 		r.notStarted = fmt.Errorf("not reached since start-up: %w", err)
@@ -375,7 +374,7 @@ func (r *Store) Close() error {
 		r.mu.Unlock()
 		r.inflight.Wait()
 		r.cancel()
-		<-r.writerDone
+		r.writers.Wait()
 		if r.tailRdb != nil {
 			// Closing its connection ends a blocked XREAD at once.
 			r.tailRdb.Close()
