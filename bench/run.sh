@@ -475,8 +475,8 @@ cluster_run() {
 # redis_floor NAME FSYNC DEPTH: redis-benchmark's XADD from the instances'
 # core, 64 clients, DEPTH commands in flight per client.
 redis_floor() {
-	local name=$1 fsync=$2 depth=$3 n=100000
-	[ "$depth" -gt 1 ] && n=400000
+	local name=$1 fsync=$2 depth=$3 n=20000
+	[ "$depth" -gt 1 ] && n=200000
 	echo "== $name"
 	start_redis "$fsync"
 	local cmd=(taskset -c "$server_cpu" redis-benchmark -h 127.0.0.1 -p "$redis_port" -c 64 -n "$n" -P "$depth" --csv
