@@ -537,7 +537,7 @@ cluster_report() {
 	done
 	"$out/loadgen" cluster-report -out BENCHMARKS.md -date "$run_date" -revision "$run_revision" -baseline "$baseline_desc" \
 		-machine "$(nproc --all) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory, Redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')" \
-		-busy "$busy_desc" -commands "$out/cluster-commands.txt" "${floors[@]}" "${results[@]}"
+		-busy "$busy_desc" -commands "$out/cluster-commands.txt" -notes bench/cluster-analysis.md "${floors[@]}" "${results[@]}"
 	echo "wrote the cluster section of BENCHMARKS.md"
 }
 
