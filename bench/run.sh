@@ -10,12 +10,17 @@
 #   bench/run.sh S2 S3           # only these scenarios (BENCHMARKS.md still written)
 #   bench/run.sh --report-only   # BENCHMARKS.md again from the last run's
 #                                # results, say after editing bench/analysis.md
+#   bench/run.sh cluster         # only the cluster scenarios (two instances
+#                                # on one Redis, this build beside the one
+#                                # before it): their section of BENCHMARKS.md
 #
 # Environment: BENCH_OUT (work directory, default bench/.out; the bbolt
 # file lives there, so keep it on a real disk), BENCH_PORT (first port,
 # default 18100), BENCH_PROFILE=0 to skip profiling the server during S3,
 # BENCH_WAIT_QUIET=<seconds> to wait up to that long for the machine to be
 # idle first (anything else running, a test suite say, lowers the figures).
+# For "cluster": BENCH_BASELINE, the revision to compare with (default: where
+# this branch left main), and BENCH_CLUSTER_ROUNDS (default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -387,6 +392,201 @@ write_report() {
 		"${results[@]}"
 	echo "wrote BENCHMARKS.md"
 }
+
+# ---- cluster scenarios -------------------------------------------------
+#
+# Two instances (A and B) on one redis-server with its AOF on, as a
+# deployment runs them: the instances pinned to the server's core, Redis
+# and the generator to the other. Each run gets a fresh Redis (an empty
+# AOF, so that no run pays for the one before it), with AOF rewrites off so
+# that none starts midway. The build under test and the one before it run
+# in turns, round after round, so that both see the machine alike.
+
+cluster_pids=()
+stop_cluster() {
+	local pid
+	for pid in "${cluster_pids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${cluster_pids[@]}"; do
+		for _ in $(seq 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	cluster_pids=()
+}
+
+# free_port prints a loopback TCP port nothing listens on.
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 30000))
+		if ! ss -Htln "sport = :$p" | grep -q .; then
+			echo "$p"
+			return
+		fi
+	done
+}
+
+# start_redis FSYNC: a fresh redis-server on a free port; sets redis_port.
+start_redis() {
+	local fsync=$1 dir="$out/redis"
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	redis_port=$(free_port)
+	local cmd=(taskset -c "$gen_cpu" redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$dir"
+		--appendonly yes --appendfsync "$fsync" --save '' --auto-aof-rewrite-percentage 0)
+	record "redis ($fsync)" "${cmd[@]}"
+	"${cmd[@]}" >"$dir/redis.log" 2>&1 &
+	cluster_pids+=($!)
+	for _ in $(seq 100); do
+		[ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] && return 0
+		sleep 0.05
+	done
+	echo "run.sh: redis-server did not start:" >&2
+	cat "$dir/redis.log" >&2
+	exit 1
+}
+
+# start_instance NAME BINARY: one factstream on the Redis; sets inst_port
+# and inst_pid.
+start_instance() {
+	local name=$1 bin=$2
+	inst_port=$(free_port)
+	local cmd=(taskset -c "$server_cpu" "$bin" --addr "127.0.0.1:$inst_port" --store "redis://127.0.0.1:$redis_port/0"
+		--instance "$name" --log-level warn --max-clients 20000)
+	record "instance $name" "${cmd[@]}"
+	"${cmd[@]}" 2>"$out/instance-$name.log" &
+	inst_pid=$!
+	cluster_pids+=("$inst_pid")
+}
+
+# cluster_run NAME KIND BINARY FSYNC TARGET LOADGEN-FLAGS...: one run on a
+# fresh Redis with instances A and B of BINARY; subscribers (if any) go to
+# A, publishes to TARGET (A or B).
+cluster_run() {
+	local name=$1 kind=$2 bin=$3 fsync=$4 target=$5
+	shift 5
+	echo "== $name"
+	start_redis "$fsync"
+	start_instance "$name-a" "$bin"
+	local a_port=$inst_port a_pid=$inst_pid
+	start_instance "$name-b" "$bin"
+	local b_port=$inst_port b_pid=$inst_pid
+	local pub_port=$b_port measured=$a_pid
+	if [ "$target" = A ]; then
+		pub_port=$a_port
+	fi
+	if [ "$kind" = C3 ]; then
+		measured=$b_pid
+	fi
+	local cmd=(taskset -c "$gen_cpu" "$out/loadgen" run -scenario "$kind" -name "$name" -store "redis appendfsync=$fsync"
+		-addr "127.0.0.1:$a_port" -pub-addr "127.0.0.1:$pub_port" -server-pid "$measured" -server-cpu "$server_cpu"
+		-gen-cpu "$gen_cpu" -out "$out/$name.json" "$@")
+	record "$name: load" "${cmd[@]}"
+	timeout 180 "${cmd[@]}" || echo "run.sh: $name failed (exit $?)" >&2
+	stop_cluster
+}
+
+# redis_floor NAME FSYNC DEPTH: redis-benchmark's XADD from the instances'
+# core, 64 clients, DEPTH commands in flight per client.
+redis_floor() {
+	local name=$1 fsync=$2 depth=$3 n=20000
+	[ "$depth" -gt 1 ] && n=200000
+	echo "== $name"
+	start_redis "$fsync"
+	local cmd=(taskset -c "$server_cpu" redis-benchmark -h 127.0.0.1 -p "$redis_port" -c 64 -n "$n" -P "$depth" --csv
+		XADD bench:floor '*' info "$(printf 'x%.0s' $(seq 100))")
+	record "$name" "${cmd[@]}"
+	"${cmd[@]}" >"$out/$name.csv" || echo "run.sh: $name failed (exit $?)" >&2
+	stop_cluster
+}
+
+# build_baseline builds the server at BENCH_BASELINE from an export of
+# that revision (no checkout, no worktree); sets baseline_rev.
+build_baseline() {
+	baseline_rev=$(git rev-parse --short "${BENCH_BASELINE:-$(git merge-base HEAD main)}")
+	echo "building the server at $baseline_rev for comparison"
+	rm -rf "$out/baseline-src"
+	mkdir -p "$out/baseline-src"
+	git archive "$baseline_rev" | tar -x -C "$out/baseline-src"
+	(cd "$out/baseline-src" && go build -o "$out/factstream-base" .)
+	rm -rf "$out/baseline-src"
+}
+
+run_cluster() {
+	local rounds=${BENCH_CLUSTER_ROUNDS:-3} fsync round suffix
+	for fsync in always everysec; do
+		for round in $(seq "$rounds"); do
+			suffix=$(run_suffix "$round")
+			# Alternate which build goes first.
+			if [ $((round % 2)) -eq 1 ]; then
+				cluster_run "C3-new-$fsync$suffix" C3 "$out/factstream" "$fsync" B -pubs 64 -duration 10s
+				cluster_run "C3-base-$fsync$suffix" C3 "$out/factstream-base" "$fsync" B -pubs 64 -duration 10s
+			else
+				cluster_run "C3-base-$fsync$suffix" C3 "$out/factstream-base" "$fsync" B -pubs 64 -duration 10s
+				cluster_run "C3-new-$fsync$suffix" C3 "$out/factstream" "$fsync" B -pubs 64 -duration 10s
+			fi
+			# At most 64 subscribers wait for their snapshot at once: each
+			# snapshot reads Redis through the instance's pool of connections,
+			# and a thousand at once on a busy machine outwait its pool
+			# timeout (503, which a browser would retry).
+			cluster_run "C1-$fsync$suffix" C1 "$out/factstream" "$fsync" B -subs 1000 -facts 2000 -rate 200 -pubs 16 -inflight 64
+			cluster_run "C2-$fsync$suffix" C2 "$out/factstream" "$fsync" A -subs 1000 -facts 2000 -rate 200 -pubs 16 -inflight 64
+			redis_floor "floor-$fsync-P1$suffix" "$fsync" 1
+			redis_floor "floor-$fsync-P32$suffix" "$fsync" 32
+		done
+	done
+}
+
+# cluster_report writes the cluster section of BENCHMARKS.md from the
+# results in $out.
+cluster_report() {
+	# shellcheck source=/dev/null
+	. "$out/cluster.env"
+	local results=() floors=() f
+	for f in "$out"/C[123]-*.json; do
+		[ -e "$f" ] && results+=("$f")
+	done
+	for f in "$out"/floor-*.csv; do
+		[ -e "$f" ] && floors+=(-floor "$(basename "$f" .csv)=$f")
+	done
+	"$out/loadgen" cluster-report -out BENCHMARKS.md -date "$run_date" -revision "$run_revision" -baseline "$baseline_desc" \
+		-machine "$(nproc --all) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory, Redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')" \
+		-busy "$busy_desc" -commands "$out/cluster-commands.txt" -notes bench/cluster-analysis.md "${floors[@]}" "${results[@]}"
+	echo "wrote the cluster section of BENCHMARKS.md"
+}
+
+if [ "${1:-}" = cluster ]; then
+	command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || {
+		echo "run.sh: cluster needs redis-server and redis-benchmark" >&2
+		exit 1
+	}
+	if [ "${2:-}" != --report-only ]; then
+		trap stop_cluster EXIT
+		prepare cluster
+		rm -f "$out"/C[123]-*.json "$out"/floor-*.csv
+		build_baseline
+		wait_quiet
+		cpu_before=$(cpu_line)
+		run_cluster
+		steal_during=$(steal_pct "$cpu_before" "$(cpu_line)")
+		load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+		busy_after=$(busy_pct)
+		cp "$out/commands.txt" "$out/cluster-commands.txt"
+		{
+			printf 'run_date=%q\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+			printf 'run_revision=%q\n' "$(server_revision)"
+			printf 'baseline_desc=%q\n' "$baseline_rev ($(git log -1 --format=%cd --date=short "$baseline_rev"), the build before group commit for Redis)"
+			printf 'busy_desc=%q\n' "${busy_before}% of both cores busy before the run (load average $load_before), ${busy_after}% after it (load average $load_after); ${steal_during}% steal during it. Other work shared the machine throughout: compare the two builds with each other, side by side, rather than with figures of other runs"
+		} >"$out/cluster.env"
+	fi
+	cluster_report
+	exit 0
+fi
 
 if [ "${1:-}" = --report-only ]; then
 	write_report

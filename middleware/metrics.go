@@ -90,24 +90,26 @@ func NewMetrics(reg prometheus.Registerer, streams HubStats, facts FactStats) (*
 	return m, nil
 }
 
-// CommitStats is a store that groups appends into commits (bbolt).
+// CommitStats is a store that groups appends into commits: transactions
+// (bbolt) or script calls (Redis).
 type CommitStats interface {
-	// Commits returns the transactions committed and the appends they
-	// held, since the store was opened.
+	// Commits returns the commits made and the appends they held, since
+	// the store was opened.
 	Commits() (commits, appends uint64)
 }
 
 // RegisterCommitMetrics adds the group-commit counters to reg. Appends
-// divided by commits is how many concurrent publishes shared each fsync.
+// divided by commits is how many concurrent publishes shared each fsync
+// (bbolt) or each round trip to Redis.
 func RegisterCommitMetrics(reg prometheus.Registerer, s CommitStats) error {
 	for _, c := range []prometheus.Collector{
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "factstream_store_commits_total",
-			Help: "Write transactions the store committed (each fsynced).",
+			Help: "Commits the store made: bbolt write transactions (each fsynced) or Redis append script calls (each one round trip).",
 		}, func() float64 { n, _ := s.Commits(); return float64(n) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "factstream_store_committed_appends_total",
-			Help: "Publish requests those transactions held; divided by factstream_store_commits_total, the appends that shared each fsync.",
+			Help: "Publish requests those commits held; divided by factstream_store_commits_total, the appends that shared each fsync or round trip.",
 		}, func() float64 { _, n := s.Commits(); return float64(n) }),
 	} {
 		if err := reg.Register(c); err != nil {

@@ -10,6 +10,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"factstream/app"
+	"factstream/internal/redistest"
 )
 
 // scrape fetches /metrics and parses it as the Prometheus text format.
@@ -129,21 +132,25 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	waitMetric(t, srv.URL, float64(posted), "factstream_facts_total")
 }
 
-// TestBoltCommitMetrics checks the group-commit counters of a bbolt store,
-// which the memory store does not have.
-func TestBoltCommitMetrics(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Store = "bolt:" + t.TempDir() + "/facts.db"
-	srv := startServer(t, cfg)
-	for i := range 3 {
-		postFact(t, srv.URL, fmt.Sprint("committed ", i))
-	}
-	m := scrape(t, srv.URL)
-	if got := metricValue(m, "factstream_store_committed_appends_total"); got != 3 {
-		t.Errorf("committed appends = %v, want 3", got)
-	}
-	if got := metricValue(m, "factstream_store_commits_total"); got < 1 || got > 3 {
-		t.Errorf("commits = %v, want 1 to 3", got)
+// TestStoreCommitMetrics checks the group-commit counters of a bbolt store
+// and a Redis store, which the memory store does not have.
+func TestStoreCommitMetrics(t *testing.T) {
+	boltCfg := testConfig(t)
+	boltCfg.Store = "bolt:" + t.TempDir() + "/facts.db"
+	redisCfg := testConfig(t)
+	redisCfg.Store = redistest.Start(t).URL()
+	for name, cfg := range map[string]app.Config{"bolt": boltCfg, "redis": redisCfg} {
+		srv := startServer(t, cfg)
+		for i := range 3 {
+			postFact(t, srv.URL, fmt.Sprint("committed ", i))
+		}
+		m := scrape(t, srv.URL)
+		if got := metricValue(m, "factstream_store_committed_appends_total"); got != 3 {
+			t.Errorf("%s: committed appends = %v, want 3", name, got)
+		}
+		if got := metricValue(m, "factstream_store_commits_total"); got < 1 || got > 3 {
+			t.Errorf("%s: commits = %v, want 1 to 3", name, got)
+		}
 	}
 
 	mem := startServer(t, testConfig(t))

@@ -5,7 +5,9 @@
 // connections (parsed incrementally: status, headers, chunked framing,
 // event stream), publishers over raw keep-alive connections, and checks
 // that every subscriber received every acknowledged fact exactly once.
-// "loadgen report" turns the results of bench/run.sh into BENCHMARKS.md;
+// "loadgen report" turns the results of bench/run.sh into BENCHMARKS.md,
+// and "loadgen cluster-report" those of its cluster scenarios into a
+// section of it;
 // "loadgen calibrate" measures how fast the machine is at the moment;
 // "loadgen floor" serves publishes with net/http alone, for comparison.
 //
@@ -36,7 +38,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: loadgen run|report|calibrate|floor [flags] (-h for the flags)")
+		return errors.New("usage: loadgen run|report|cluster-report|calibrate|floor [flags] (-h for the flags)")
 	}
 	switch args[0] {
 	case "run":
@@ -47,8 +49,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return calibrateCommand(args[1:], stdout)
 	case "floor":
 		return floorCommand(ctx, args[1:])
+	case "cluster-report":
+		return clusterReportCommand(args[1:])
 	default:
-		return fmt.Errorf("unknown command %q: want run, report, calibrate or floor", args[0])
+		return fmt.Errorf("unknown command %q: want run, report, cluster-report, calibrate or floor", args[0])
 	}
 }
 
@@ -94,6 +98,7 @@ func parseRunFlags(args []string) (scenario, string, error) {
 	fs.StringVar(&sc.Store, "store", "memory:", "the server's store, as reported")
 	fs.StringVar(&sc.Variant, "variant", "", "server flags of this run that differ from the other runs', as reported; such a run does not count towards the targets")
 	fs.StringVar(&sc.Addr, "addr", "127.0.0.1:3000", "server address")
+	fs.StringVar(&sc.PubAddr, "pub-addr", "", "address publishers post to, when not -addr: another instance on the same store")
 	fs.IntVar(&sc.ServerPID, "server-pid", 0, "server process id, to read its CPU time and RSS (0: skip)")
 	fs.IntVar(&sc.ServerCPU, "server-cpu", 0, "core the server is pinned to (-1: skip)")
 	fs.IntVar(&sc.GenCPU, "gen-cpu", 1, "core this generator is pinned to (-1: skip)")

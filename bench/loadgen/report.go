@@ -60,6 +60,15 @@ func reportCommand(args []string) error {
 	}
 	var b strings.Builder
 	writeReport(&b, m, results)
+	// The cluster scenarios run apart (bench/run.sh cluster): keep their
+	// section.
+	old, err := os.ReadFile(out)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read %s: %w", out, err)
+	}
+	if sec := clusterSection(string(old)); sec != "" {
+		b.WriteString("\n" + sec)
+	}
 	if err := os.WriteFile(out, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}

@@ -57,6 +57,11 @@ type Result struct {
 	Deliver             CPU     `json:"deliver_cpu"`
 	ServerCPUPerMillion float64 `json:"server_cpu_s_per_million"`
 
+	// The group-commit counters of the instance publishes went to, read
+	// from its /metrics after the run (zero when it has none).
+	StoreCommits int64 `json:"store_commits,omitempty"`
+	StoreAppends int64 `json:"store_committed_appends,omitempty"`
+
 	acked []uint64
 }
 

@@ -19,6 +19,7 @@ type scenario struct {
 	Store      string  // the server's store, for the report
 	Variant    string  // server flags that differ from the other runs', for the report
 	Addr       string  // server address, host:port
+	PubAddr    string  // where publishers post, when not Addr (another instance)
 	ServerPID  int     // for CPU and RSS; 0 to skip
 	ServerCPU  int     // core the server is pinned to; -1 to skip
 	GenCPU     int     // core this generator is pinned to; -1 to skip
@@ -49,8 +50,13 @@ func runScenario(ctx context.Context, sc scenario) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := waitHealthy(ctx, sc.Addr, 10*time.Second); err != nil {
-		return nil, err
+	if sc.PubAddr == "" {
+		sc.PubAddr = sc.Addr
+	}
+	for _, a := range []string{sc.Addr, sc.PubAddr} {
+		if err := waitHealthy(ctx, a, 10*time.Second); err != nil {
+			return nil, err
+		}
 	}
 	res := newResult(sc)
 	fl := &fleet{run: rand.Int64N(1_000_000) + 1, facts: sc.Facts}
@@ -128,7 +134,7 @@ func publishPhase(ctx context.Context, sc scenario, fl *fleet, res *Result) erro
 	if err != nil {
 		return err
 	}
-	pr := publish(ctx, publishPlan{addr: sc.Addr, run: fl.run, publishers: sc.Pubs, facts: sc.Facts, rate: sc.Rate, duration: sc.Duration})
+	pr := publish(ctx, publishPlan{addr: sc.PubAddr, run: fl.run, publishers: sc.Pubs, facts: sc.Facts, rate: sc.Rate, duration: sc.Duration})
 	if sc.Subs > 0 {
 		waitDeliveries(ctx, fl, pr.count.Load(), sc.Drain, sc.Stall)
 	}
@@ -138,6 +144,9 @@ func publishPhase(ctx context.Context, sc scenario, fl *fleet, res *Result) erro
 	}
 	res.Deliver = u0.since(u1)
 	res.setPublish(pr)
+	if res.StoreCommits, res.StoreAppends, err = storeCommits(ctx, sc.PubAddr); err != nil {
+		return err
+	}
 	res.setDeliveries(fl, pr)
 	res.acked = pr.ackedBits()
 	return nil

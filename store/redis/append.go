@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -33,41 +32,59 @@ const headLua = epochLua + lastIDLua + `
 return {epoch, string.format('%d', lastSeq(KEYS[1])), lastID(KEYS[4])}
 `
 
-// appendLua assigns seqs and appends in one atomic step, so two instances
-// can never hand out the same seq nor leave a gap. Every entry carries the
-// epoch it was appended in.
+// appendLua commits a group of append requests in one call, so that
+// concurrent publishes share one round trip and, with appendfsync always,
+// one fsync. It assigns seqs and appends in one atomic step, so two
+// instances can never hand out the same seq nor leave a gap. Every entry
+// carries the epoch it was appended in.
 //
-// KEYS: stream, ids, epoch[, idempotency record]
-// ARGV: hash, batch (0|1), ttl ms, then id, info, source, at per fact.
-// Returns {"ok", first seq}, {"replay", first, last, batch} or {"mismatch"}.
+// Each request is decided on its own, in order: an idempotency key met
+// before (in an earlier call, or earlier in this one) replays or refuses
+// that request alone, and the next request takes the seq after the last
+// one committed, so a refused request leaves no gap.
 //
-// Redis does not roll a script back, so every check comes before the first
-// write that matters: once facts are written nothing can fail half-way
-// through a batch. (Making the epoch first is harmless on its own.)
-const appendLua = `
-if #KEYS == 4 then
-  local rec = redis.call('HMGET', KEYS[4], 'hash', 'first', 'last', 'batch')
-  if rec[1] then
-    if rec[1] ~= ARGV[1] then return {'mismatch'} end
-    return {'replay', rec[2], rec[3], rec[4]}
-  end
-end
-` + epochLua + lastIDLua + `
+// KEYS: stream, ids, epoch, then the idempotency records of the requests
+// that have a key.
+// ARGV: ttl ms, number of requests, then per request: the index in KEYS of
+// its record (0 without a key), hash, batch (0|1), number of facts n, and
+// id, info, source, at per fact.
+// Returns one reply per request, in order: {"ok", first seq},
+// {"replay", first, last, batch} or {"mismatch"}.
+//
+// Redis does not roll a script back, so every check of a request comes
+// before its first write: once its facts are being written nothing can
+// fail half-way through it. (Making the epoch first is harmless on its
+// own.)
+const appendLua = epochLua + lastIDLua + `
 local last = lastSeq(KEYS[1])
-local n = (#ARGV - 3) / 4
-for i = 0, n - 1 do
-  local seq = string.format('%d', last + i + 1)
-  local a = 4 + i * 4
-  redis.call('XADD', KEYS[1], seq .. '-0',
-    'id', ARGV[a], 'info', ARGV[a+1], 'source', ARGV[a+2], 'at', ARGV[a+3], 'epoch', epoch)
-  redis.call('HSET', KEYS[2], ARGV[a], seq)
+local out = {}
+local a = 3
+for r = 1, tonumber(ARGV[2]) do
+  local k, hash, batch, n = tonumber(ARGV[a]), ARGV[a+1], ARGV[a+2], tonumber(ARGV[a+3])
+  a = a + 4
+  local rec = {false}
+  if k > 0 then rec = redis.call('HMGET', KEYS[k], 'hash', 'first', 'last', 'batch') end
+  if rec[1] then
+    if rec[1] ~= hash then out[r] = {'mismatch'} else out[r] = {'replay', rec[2], rec[3], rec[4]} end
+  else
+    for i = 0, n - 1 do
+      local seq = string.format('%d', last + i + 1)
+      local f = a + i * 4
+      redis.call('XADD', KEYS[1], seq .. '-0',
+        'id', ARGV[f], 'info', ARGV[f+1], 'source', ARGV[f+2], 'at', ARGV[f+3], 'epoch', epoch)
+      redis.call('HSET', KEYS[2], ARGV[f], seq)
+    end
+    if k > 0 then
+      redis.call('HSET', KEYS[k], 'hash', hash, 'first', string.format('%d', last + 1),
+        'last', string.format('%d', last + n), 'batch', batch)
+      redis.call('PEXPIRE', KEYS[k], ARGV[1])
+    end
+    out[r] = {'ok', string.format('%d', last + 1)}
+    last = last + n
+  end
+  a = a + n * 4
 end
-if #KEYS == 4 then
-  redis.call('HSET', KEYS[4], 'hash', ARGV[1], 'first', string.format('%d', last + 1),
-    'last', string.format('%d', last + n), 'batch', ARGV[2])
-  redis.call('PEXPIRE', KEYS[4], ARGV[3])
-end
-return {'ok', string.format('%d', last + 1)}
+return out
 `
 
 // redisScripts are the Lua scripts of one store. Each *goredis.Script caches
@@ -88,10 +105,12 @@ func newRedisScripts() redisScripts {
 	}
 }
 
-// Append implements store.Store. It succeeds only once Redis has acknowledged the
-// script; with appendfsync always that means the facts are on disk. When the
-// reply is lost (timeout) the append may still have committed: the caller
-// gets store.ErrUnavailable, and a retry with the same idempotency key is safe.
+// Append implements store.Store. It hands the request to the writer, which
+// commits it with the other appends waiting at that moment in one script
+// call, and succeeds only once Redis has acknowledged that call; with
+// appendfsync always that means the facts are on disk. When the reply is
+// lost (timeout) the append may still have committed: the caller gets
+// store.ErrUnavailable, and a retry with the same idempotency key is safe.
 func (r *Store) Append(ctx context.Context, req store.AppendRequest) (store.AppendResult, error) {
 	if len(req.Drafts) == 0 {
 		return store.AppendResult{}, fmt.Errorf("append: no drafts")
@@ -111,82 +130,58 @@ func (r *Store) Append(ctx context.Context, req store.AppendRequest) (store.Appe
 
 	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
 	defer cancel()
-	now := r.now()
-	facts, err := store.NewFacts(req, 0, now)
+	facts, err := store.NewFacts(req, 0, r.now())
 	if err != nil {
 		return store.AppendResult{}, err
 	}
-	keys, args := r.appendArgs(req, facts)
-	reply, err := r.scripts.append.Run(ctx, r.rdb, keys, args...).StringSlice()
+	p, err := r.submit(ctx, req, facts)
 	if err != nil {
-		return store.AppendResult{}, r.wrap("append", err)
+		return store.AppendResult{}, err
 	}
-	if len(reply) == 4 && reply[0] == "replay" {
-		res, err := r.replay(ctx, reply[1], reply[2], reply[3] == "1")
+	if p.replay != nil {
+		res, err := r.replay(ctx, p.replay.first, p.replay.last, p.replay.batch)
 		if !errors.Is(err, errReplayGone) {
 			return res, err
 		}
 		// The key went with its facts: the request is a new one. Only
 		// one of concurrent requests with the key appends; the others
 		// replay it.
-		if err := r.forgetIdem(ctx, req.Idem.Key, reply[1]); err != nil {
+		if err := r.forgetIdem(ctx, req.Idem.Key, fmt.Sprint(p.replay.first)); err != nil {
 			return store.AppendResult{}, err
 		}
-		if reply, err = r.scripts.append.Run(ctx, r.rdb, keys, args...).StringSlice(); err != nil {
-			return store.AppendResult{}, r.wrap("append", err)
-		}
-	}
-	switch {
-	case len(reply) == 2 && reply[0] == "ok":
-		first, err := seqOf(reply[1])
-		if err != nil {
+		if p, err = r.submit(ctx, req, facts); err != nil {
 			return store.AppendResult{}, err
 		}
-		for i := range facts {
-			facts[i].Seq = first + uint64(i)
+		if p.replay != nil {
+			return r.replay(ctx, p.replay.first, p.replay.last, p.replay.batch)
 		}
-		r.afterAppend(ctx, first, facts[len(facts)-1].Seq)
-		return store.AppendResult{Facts: facts, Batch: req.Batch}, nil
-	case len(reply) == 4 && reply[0] == "replay":
-		return r.replay(ctx, reply[1], reply[2], reply[3] == "1")
-	case len(reply) == 1 && reply[0] == "mismatch":
-		return store.AppendResult{}, store.ErrIdempotencyMismatch
-	default:
-		return store.AppendResult{}, fmt.Errorf("append: unexpected script reply %q", reply)
 	}
+	r.afterAppend(ctx, p.facts[0].Seq, p.facts[len(p.facts)-1].Seq)
+	return store.AppendResult{Facts: p.facts, Batch: req.Batch}, nil
 }
 
-func (r *Store) appendArgs(req store.AppendRequest, facts []store.Fact) (keys []string, args []any) {
-	keys = []string{r.keys.stream, r.keys.ids, r.keys.epoch}
-	args = make([]any, 0, 3+4*len(facts))
-	if req.Idem != nil {
-		keys = append(keys, r.keys.idem+req.Idem.Key)
-		args = append(args, hex.EncodeToString(req.Idem.Hash[:]))
-	} else {
-		args = append(args, "")
+// submit hands one request to the writer and waits for its answer.
+func (r *Store) submit(ctx context.Context, req store.AppendRequest, facts []store.Fact) (*pending, error) {
+	deadline, _ := ctx.Deadline()
+	p := &pending{req: req, facts: facts, size: requestSize(facts), deadline: deadline, ok: make(chan struct{})}
+	select {
+	case r.reqs <- p:
+	case <-ctx.Done():
+		return nil, r.wrap("append: wait for the writer", ctx.Err())
 	}
-	batch := "0"
-	if req.Batch {
-		batch = "1"
+	// Once handed over, the request is committed or refused within its
+	// deadline, whatever becomes of ctx: the writer answers every request
+	// it takes.
+	<-p.ok
+	if p.err != nil {
+		return nil, p.err
 	}
-	args = append(args, batch, store.IdempotencyTTL.Milliseconds())
-	for _, f := range facts {
-		args = append(args, f.ID, f.Info, f.Source, f.CreatedAt.Format(store.TimeLayout))
-	}
-	return keys, args
+	return p, nil
 }
 
 // replay reads back the facts an earlier append with the same key committed.
 // Facts never change once written, so reading them after the script is safe.
-func (r *Store) replay(ctx context.Context, first, last string, batch bool) (store.AppendResult, error) {
-	lo, err := seqOf(first)
-	if err != nil {
-		return store.AppendResult{}, err
-	}
-	hi, err := seqOf(last)
-	if err != nil {
-		return store.AppendResult{}, err
-	}
+func (r *Store) replay(ctx context.Context, lo, hi uint64, batch bool) (store.AppendResult, error) {
 	msgs, err := r.rdb.XRange(ctx, r.keys.stream, streamID(lo), streamID(hi)).Result()
 	if err != nil {
 		return store.AppendResult{}, r.wrap("read replayed facts", err)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -38,7 +39,9 @@ const (
 // same URL and key prefix. The stream entry id of a fact is "<seq>-0", so
 // reading by seq is a direct XRANGE. Appends run as one Lua script that
 // assigns seqs, appends, indexes ids and records the idempotency key, so seqs
-// stay gapless across instances and batches are all-or-nothing.
+// stay gapless across instances and batches are all-or-nothing. One writer
+// per store sends the appends that arrive together in one call of that
+// script (group commit, see gather.go).
 //
 // OnAppend is fed by one tail loop per store (XREAD BLOCK from the last seq
 // it reported), so an instance sees the facts every instance commits, in seq
@@ -58,6 +61,18 @@ type Store struct {
 	// presenceTTL is store.PresenceTTL; tests shorten it.
 	presenceTTL time.Duration
 	tailBlock   time.Duration // how long one XREAD waits
+
+	// Group commit: Append hands requests to the writer through reqs.
+	reqs    chan *pending
+	writers sync.WaitGroup // the writer, which waits for its calls
+	// maxRequestBytes is maxRequestBytes; tests lower it.
+	maxRequestBytes int
+	// holdGroup, when set, runs in the writer between taking the first
+	// request of a group and gathering the others; tests hold the writer
+	// there to choose what shares a call.
+	holdGroup func()
+	// Group-commit counters, for metrics.
+	commits, appends atomic.Uint64
 
 	ctx      context.Context // ends when the store closes
 	cancel   context.CancelFunc
@@ -144,10 +159,12 @@ func open(url string, opts store.Options, block time.Duration) (*Store, error) {
 		tailDone: make(chan struct{}),
 		started:  make(chan struct{}),
 
-		opts:      opts,
-		now:       opts.Clock(),
-		retention: newRetentionScripts(),
-		sweepDone: make(chan struct{}),
+		opts:            opts,
+		now:             opts.Clock(),
+		retention:       newRetentionScripts(),
+		sweepDone:       make(chan struct{}),
+		reqs:            make(chan *pending, maxGroup),
+		maxRequestBytes: maxRequestBytes,
 
 		presenceTTL: store.PresenceTTL,
 		tailBlock:   block,
@@ -161,6 +178,7 @@ func open(url string, opts store.Options, block time.Duration) (*Store, error) {
 		r.rdb.Close()
 		return nil, fmt.Errorf("open redis store at %s: %w", ropts.Addr, err)
 	}
+	r.writers.Go(r.writer)
 	reached := err == nil
 	if !reached {
 		r.notStarted = fmt.Errorf("not reached since start-up: %w", err)
@@ -357,6 +375,7 @@ func (r *Store) Close() error {
 		r.mu.Unlock()
 		r.inflight.Wait()
 		r.cancel()
+		r.writers.Wait()
 		if r.tailRdb != nil {
 			// Closing its connection ends a blocked XREAD at once.
 			r.tailRdb.Close()
