@@ -112,8 +112,7 @@ func handleEvents(log *slog.Logger, subs Subscriptions, facts FactReader, o Stre
 		} else {
 			reason, err = s.live(ctx, sub, o)
 		}
-		c.Set("events_sent", s.sent)
-		c.Set("stream_end", reason)
+		middleware.SetStreamEnd(c, s.sent, reason)
 		switch reason {
 		case endSlow:
 			log.LogAttrs(ctx, slog.LevelWarn, "slow subscriber disconnected",

@@ -97,7 +97,7 @@ func writeError(c *gin.Context, log *slog.Logger, err error) {
 	if ae.retryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(int((ae.retryAfter+time.Second-1)/time.Second)))
 	}
-	c.Set("problem", ae.code)
+	middleware.SetProblem(c, ae.code)
 	writeProblem(c, ae)
 }
 

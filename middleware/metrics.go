@@ -137,11 +137,11 @@ func RegisterTakeoverMetrics(reg prometheus.Registerer, s TakeoverStats) error {
 }
 
 // CountRejections counts every response that carries a problem code (set
-// under "problem" in the context by whoever wrote the problem).
+// with SetProblem by whoever wrote the problem).
 func (m *Metrics) CountRejections() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		c.Next()
-		if code := c.GetString("problem"); code != "" {
+		if code := ProblemOf(c); code != "" {
 			m.rejected.WithLabelValues(code).Inc()
 		}
 	}

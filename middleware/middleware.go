@@ -87,17 +87,12 @@ func AccessLog(log *slog.Logger) gin.HandlerFunc {
 		}
 		line := accessLine{log: log, start: start}
 		line.capture(c)
-		if n, ok := c.Get("events_sent"); ok {
-			line.attrs = append(line.attrs, slog.Any("events_sent", n), slog.String("stream_end", c.GetString("stream_end")))
+		if end, ok := streamEndOf(c); ok {
+			line.attrs = append(line.attrs, slog.Int("events_sent", end.sent), slog.String("stream_end", end.reason))
 		}
 		line.write(c.Request.Context(), time.Now())
 	}
 }
-
-// deferredKey marks, in the context, a request whose line DeferLog took
-// over. Only streams defer, so the publishes that make up most requests
-// never give their context a key (and gin never makes it a map).
-const deferredKey = "access_log_deferred"
 
 // accessLine is a request's log line in the making.
 type accessLine struct {
@@ -122,7 +117,7 @@ func (l *accessLine) capture(c *gin.Context) {
 		slog.Int("bytes", c.Writer.Size()),
 		slog.String("remote", c.ClientIP()),
 	)
-	if p := c.GetString("problem"); p != "" {
+	if p := ProblemOf(c); p != "" {
 		l.attrs = append(l.attrs, slog.String("problem", p))
 	}
 }
@@ -207,7 +202,7 @@ func Recover(log *slog.Logger) gin.HandlerFunc {
 			log.LogAttrs(c.Request.Context(), slog.LevelError, "handler panicked",
 				slog.String("request_id", RequestIDOf(c)), slog.Any("panic", v))
 			if !c.Writer.Written() {
-				c.Set("problem", "internal")
+				SetProblem(c, "internal")
 				c.Data(http.StatusInternalServerError, "application/problem+json",
 					[]byte(`{"type":"urn:factstream:problem:internal","title":"Internal Server Error","status":500,"detail":"internal error; it has been logged"}`))
 			}

@@ -57,8 +57,7 @@ func TestAccessLogWritesOneLinePerRequest(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
 	r := newEngine(log, func(c *gin.Context) {
-		c.Set("events_sent", 3)
-		c.Set("stream_end", "client-closed")
+		SetStreamEnd(c, 3, "client-closed")
 		c.String(200, "ok")
 	})
 	req := httptest.NewRequest("GET", "/?access_token=secret", nil)

@@ -17,7 +17,7 @@ func testReject(c *gin.Context, r Rejection) {
 	if r.RetryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(int(r.RetryAfter.Seconds()+0.999)))
 	}
-	c.Set("problem", r.Code)
+	SetProblem(c, r.Code)
 	c.String(r.Status, r.Code)
 	c.Abort()
 }
