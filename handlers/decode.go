@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -56,7 +57,7 @@ func readFactRequest(c *gin.Context, maxBody int64, allowBatch bool) (factReques
 	if c.Request.ContentLength > maxBody {
 		return factRequest{}, &http.MaxBytesError{Limit: maxBody}
 	}
-	body, err := readBody(c, maxBody)
+	body, err := readBody(c.Writer, c.Request, maxBody)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -79,18 +80,37 @@ func readFactRequest(c *gin.Context, maxBody int64, allowBatch bool) (factReques
 	return req, nil
 }
 
-// readBody reads a body of at most maxBody bytes (checked by the caller
-// when the length is declared): in one read of the declared length when
-// there is one, since net/http then ends the body there.
-func readBody(c *gin.Context, maxBody int64) ([]byte, error) {
-	if n := c.Request.ContentLength; n >= 0 {
-		body := make([]byte, n)
-		if _, err := io.ReadFull(c.Request.Body, body); err != nil {
+// firstRead bounds the buffer a declared Content-Length gets before its
+// bytes arrive: the default max_body, so that every body the defaults
+// accept is still read into one buffer of its exact size.
+const firstRead = 64 << 10
+
+// readBody reads a body of at most maxBody bytes (a declared length above
+// it is refused by the caller). Its buffer grows with what arrives, never
+// with what the client announced: with a large max_body, a declared
+// length alone would otherwise be an allocation of the client's choosing.
+func readBody(w http.ResponseWriter, r *http.Request, maxBody int64) ([]byte, error) {
+	n := r.ContentLength
+	if n < 0 {
+		return io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	}
+	// net/http ends the body at the declared length.
+	body := make([]byte, 0, min(n, firstRead))
+	for int64(len(body)) < n {
+		if len(body) == cap(body) {
+			// Double, up to the declared length.
+			body = slices.Grow(body, int(min(int64(cap(body)), n-int64(len(body)))))
+		}
+		m, err := r.Body.Read(body[len(body):cap(body)])
+		body = body[:len(body)+m]
+		if err == io.EOF && int64(len(body)) < n {
+			return nil, io.ErrUnexpectedEOF
+		}
+		if err != nil && err != io.EOF {
 			return nil, err
 		}
-		return body, nil
 	}
-	return io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
+	return body, nil
 }
 
 func requestMediaType(header string) (string, error) {
