@@ -1,9 +1,7 @@
 package handlers
 
 import (
-	"bytes"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,10 +9,13 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"factstream/store"
 )
@@ -137,6 +138,56 @@ func requestMediaType(header string) (string, error) {
 	return media, nil
 }
 
+// jsonOptions decode a publish body strictly: member names are matched
+// exactly (case-sensitive), unknown and duplicate names are refused, and
+// so are invalid UTF-8 and lone surrogate escapes, which a lenient decoder
+// would turn into U+FFFD.
+var jsonOptions = json.JoinOptions(
+	json.RejectUnknownMembers(true),
+	json.MatchCaseInsensitiveNames(false),
+	jsontext.AllowDuplicateNames(false),
+	jsontext.AllowInvalidUTF8(false),
+)
+
+// jsonDraft is one fact of a JSON body as it arrives.
+type jsonDraft struct {
+	Info   jsonString `json:"info"`
+	Source jsonString `json:"source"`
+}
+
+// jsonString is a string member that remembers whether it was there and
+// whether it was null, which a plain string or *string cannot tell apart.
+type jsonString struct {
+	s             string
+	present, null bool
+}
+
+// errNotString is what a jsonString refuses: any value but a string or
+// null. The decoder reports it with the member's JSON pointer.
+var errNotString = errors.New("must be a string")
+
+// UnmarshalJSONFrom reads the member's value.
+func (m *jsonString) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	m.present = true
+	switch dec.PeekKind() {
+	case 'n':
+		m.null = true
+		_, err := dec.ReadToken()
+		return err
+	case '"':
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		m.s = tok.String()
+		return nil
+	}
+	if err := dec.SkipValue(); err != nil {
+		return err
+	}
+	return errNotString
+}
+
 // decodeJSONDrafts decodes one object, or with allowBatch an array of them.
 func decodeJSONDrafts(body []byte, allowBatch bool) ([]store.Draft, bool, error) {
 	if d, ok := decodeSimpleDraft(body); ok {
@@ -146,54 +197,42 @@ func decodeJSONDrafts(body []byte, allowBatch bool) ([]store.Draft, bool, error)
 }
 
 // decodeAnyJSONDrafts is decodeJSONDrafts for any body, with an error that
-// says what is wrong with it. encoding/json is lenient where the API is not
-// (invalid UTF-8, lone surrogates, duplicate and case-folded keys), so
-// those are checked here.
+// says what is wrong with it.
 func decodeAnyJSONDrafts(body []byte, allowBatch bool) ([]store.Draft, bool, error) {
-	if !utf8.Valid(body) {
-		return nil, false, badRequest("invalid-json", "the body is not valid UTF-8")
+	start := 0
+	for start < len(body) && (body[start] == ' ' || body[start] == '\t' || body[start] == '\r' || body[start] == '\n') {
+		start++
 	}
-	if err := checkSurrogates(body); err != nil {
-		return nil, false, badRequest("invalid-json", err.Error())
-	}
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) == 0 {
+	if start == len(body) {
 		return nil, false, badRequest("invalid-json", "the body is empty: send a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var items []json.RawMessage
-	batch := trimmed[0] == '['
+	batch := body[start] == '['
+	var items []jsonDraft
+	var err error
 	switch {
 	case batch && !allowBatch:
 		return nil, false, badRequest("invalid-json", "POST /fact takes one JSON object; send arrays to POST /facts")
 	case batch:
-		if err := dec.Decode(&items); err != nil {
-			return nil, false, jsonSyntaxError(err)
-		}
+		items, err = decodeJSONBatch(body)
 	default:
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, false, jsonSyntaxError(err)
+		items = make([]jsonDraft, 1)
+		if err = json.Unmarshal(body, &items[0], jsonOptions); err != nil {
+			err = jsonError(err, false)
 		}
-		items = []json.RawMessage{raw}
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, false, badRequest("invalid-json", "unexpected data after the JSON value")
-	}
-	if batch && (len(items) == 0 || len(items) > MaxBatch) {
-		return nil, false, badRequest("invalid-batch",
-			fmt.Sprintf("a batch must hold 1 to %d facts, got %d", MaxBatch, len(items)))
+	if err != nil {
+		return nil, false, err
 	}
 	drafts := make([]store.Draft, len(items))
 	var fields []store.FieldError
-	for i, raw := range items {
-		prefix := ""
-		if batch {
-			prefix = fmt.Sprintf("[%d].", i)
+	for i, it := range items {
+		switch {
+		case !it.Info.present:
+			fields = append(fields, store.FieldError{Field: itemPrefix(batch, i) + "info", Detail: "is required"})
+		case it.Info.null:
+			fields = append(fields, store.FieldError{Field: itemPrefix(batch, i) + "info", Detail: errNotString.Error()})
 		}
-		var errs []store.FieldError
-		drafts[i], errs = decodeJSONDraft(raw, prefix)
-		fields = append(fields, errs...)
+		drafts[i] = store.Draft{Info: it.Info.s, Source: it.Source.s} // a null source is none
 	}
 	if len(fields) > 0 {
 		return nil, false, badRequest("invalid-fact", "the request has invalid fields", fields...)
@@ -201,133 +240,73 @@ func decodeAnyJSONDrafts(body []byte, allowBatch bool) ([]store.Draft, bool, err
 	return drafts, batch, nil
 }
 
-func jsonSyntaxError(err error) error {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return badRequest("invalid-json", fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, se))
+// decodeJSONBatch decodes an array of 1 to MaxBatch facts.
+func decodeJSONBatch(body []byte) ([]jsonDraft, error) {
+	var items []jsonDraft
+	if err := json.Unmarshal(body, &items, jsonOptions); err != nil {
+		return nil, jsonError(err, true)
+	}
+	if len(items) == 0 || len(items) > MaxBatch {
+		return nil, badRequest("invalid-batch", fmt.Sprintf("a batch must hold 1 to %d facts, got %d", MaxBatch, len(items)))
+	}
+	return items, nil
+}
+
+// itemPrefix is what precedes a member's name in a field error: nothing
+// for a single fact, "[i]." for the i-th of a batch.
+func itemPrefix(batch bool, i int) string {
+	if !batch {
+		return ""
+	}
+	return "[" + strconv.Itoa(i) + "]."
+}
+
+// jsonError turns a decoding error into the problem a client is told:
+// malformed JSON as a whole, or a field error naming the member (or the
+// batch item) at fault.
+func jsonError(err error, batch bool) error {
+	var syn *jsontext.SyntacticError
+	var sem *json.SemanticError
+	switch {
+	case errors.As(err, &syn) && errors.Is(syn.Err, jsontext.ErrDuplicateName):
+		field, _ := fieldOf(syn.JSONPointer, batch)
+		return badRequest("invalid-fact", "the request has invalid fields", store.FieldError{Field: field, Detail: "duplicate field"})
+	case errors.As(err, &syn):
+		return badRequest("invalid-json", fmt.Sprintf("malformed JSON at byte %d: %v", syn.ByteOffset, syn.Err))
+	case errors.As(err, &sem):
+		field, member := fieldOf(sem.JSONPointer, batch)
+		detail := "must be a JSON object" // the body, or an item of the batch
+		switch {
+		case errors.Is(sem.Err, json.ErrUnknownName):
+			detail = "unknown field: only info and source are accepted"
+		case member:
+			detail = errNotString.Error()
+		}
+		return badRequest("invalid-fact", "the request has invalid fields", store.FieldError{Field: field, Detail: detail})
 	}
 	return badRequest("invalid-json", "malformed JSON: "+err.Error())
 }
 
-// decodeJSONDraft decodes one syntactically valid JSON value into a draft.
-func decodeJSONDraft(raw json.RawMessage, prefix string) (store.Draft, []store.FieldError) {
-	var d store.Draft
-	fail := func(field, detail string) []store.FieldError {
-		return []store.FieldError{{Field: prefix + field, Detail: detail}}
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		field := strings.TrimSuffix(prefix, ".")
-		if field == "" {
-			field = "body"
-		}
-		return d, []store.FieldError{{Field: field, Detail: "must be a JSON object"}}
-	}
-	var errs []store.FieldError
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return d, fail("", "malformed JSON object")
-		}
-		key := tok.(string) // object keys are always strings
-		var value json.RawMessage
-		if err := dec.Decode(&value); err != nil {
-			return d, fail(key, "malformed JSON value")
-		}
-		if seen[key] {
-			errs = append(errs, store.FieldError{Field: prefix + key, Detail: "duplicate field"})
-			continue
-		}
-		seen[key] = true
-		switch key {
-		case "info", "source":
-			s, ok := jsonString(value, key == "source")
-			if !ok {
-				errs = append(errs, store.FieldError{Field: prefix + key, Detail: "must be a string"})
-			} else if key == "info" {
-				d.Info = s
-			} else {
-				d.Source = s
-			}
-		default:
-			errs = append(errs, store.FieldError{Field: prefix + key, Detail: "unknown field: only info and source are accepted"})
-		}
-	}
-	if !seen["info"] {
-		errs = append(errs, store.FieldError{Field: prefix + "info", Detail: "is required"})
-	}
-	return d, errs
-}
-
-func jsonString(v json.RawMessage, nullable bool) (string, bool) {
-	if nullable && string(v) == "null" {
-		return "", true
-	}
-	if len(v) == 0 || v[0] != '"' {
-		return "", false
-	}
-	var s string
-	if err := json.Unmarshal(v, &s); err != nil {
-		return "", false
-	}
-	return s, true
-}
-
-// checkSurrogates rejects \u escapes that encode half of a UTF-16 surrogate
-// pair: encoding/json would silently turn them into U+FFFD.
-func checkSurrogates(body []byte) error {
-	inString := false
-	for i := 0; i < len(body); i++ {
-		switch b := body[i]; {
-		case b == '"':
-			inString = !inString
-		case b == '\\' && inString && i+1 < len(body):
-			i++
-			if body[i] != 'u' {
-				continue
-			}
-			r, ok := hex4(body, i+1)
-			if !ok {
-				continue // the decoder reports the syntax error
-			}
-			i += 4
-			switch {
-			case r >= 0xDC00 && r <= 0xDFFF:
-				return errors.New("the body contains a lone UTF-16 low surrogate escape")
-			case r >= 0xD800 && r <= 0xDBFF:
-				low, ok := rune(0), i+2 < len(body) && body[i+1] == '\\' && body[i+2] == 'u'
-				if ok {
-					low, ok = hex4(body, i+3)
-				}
-				if !ok || low < 0xDC00 || low > 0xDFFF {
-					return errors.New("the body contains a lone UTF-16 high surrogate escape")
-				}
-				i += 6
-			}
-		}
-	}
-	return nil
-}
-
-func hex4(b []byte, at int) (rune, bool) {
-	if at+4 > len(b) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[at : at+4] {
+// fieldOf names the part of the body a JSON pointer points at, as field
+// errors do: "info", "[3].info", "[3]" for an item of a batch, "body" for
+// the whole; member reports whether it is a member of a fact.
+func fieldOf(ptr jsontext.Pointer, batch bool) (field string, member bool) {
+	depth := 0
+	for tok := range ptr.Tokens() {
 		switch {
-		case c >= '0' && c <= '9':
-			r = r<<4 | rune(c-'0')
-		case c >= 'a' && c <= 'f':
-			r = r<<4 | rune(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			r = r<<4 | rune(c-'A'+10)
+		case depth == 0 && batch:
+			field = "[" + tok + "]"
+		case depth == 0:
+			field, member = tok, true
 		default:
-			return 0, false
+			field, member = field+"."+tok, true
 		}
+		depth++
 	}
-	return r, true
+	if field == "" {
+		return "body", false
+	}
+	return field, member
 }
 
 func decodeFormDraft(body []byte) ([]store.Draft, error) {
