@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -39,5 +40,29 @@ func TestSecurityDefaultsAreOpen(t *testing.T) {
 	if c.PublishTokens != nil || c.SubscribeTokens != nil || c.MetricsToken != "" || c.PublishRate != 0 ||
 		c.TrustedProxies != nil || c.TLSCert != "" || c.TLSKey != "" || !slices.Equal(c.CORSOrigins, []string{"*"}) {
 		t.Fatalf("defaults = %+v", c)
+	}
+}
+
+// Every setting's value reads back what it shows: String is what -h and
+// the flag package print, so it must be a valid value of the setting.
+func TestSettingValuesRoundTrip(t *testing.T) {
+	cfg, err := Parse([]string{"--max-body=3MiB", "--publish-rate=2.5", "--publish-burst=4", "--log-level=warn",
+		"--cors-origins=https://a.example,https://b.example", "--trusted-proxies=10.0.0.0/8,::1", "--metrics-token=m"},
+		env(map[string]string{"FACTSTREAM_PUBLISH_TOKENS": "p1,p2"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, base := range []Config{DefaultConfig(), cfg} {
+		for _, s := range settings() {
+			again := base
+			shown := s.value(&base).String()
+			if err := s.value(&again).Set(shown); err != nil {
+				t.Errorf("--%s shows %q, which it refuses: %v", s.name, shown, err)
+				continue
+			}
+			if !reflect.DeepEqual(again, base) {
+				t.Errorf("--%s shows %q, which reads back as another value", s.name, shown)
+			}
+		}
 	}
 }

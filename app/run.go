@@ -59,7 +59,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	// go-redis reports dial failures through a logger of its own, global to
 	// the process; Main owns the process, so it points that at the
 	// structured log (Run, which tests start many times, leaves it alone).
-	redis.SetLogger(redisLog{newLogger(cfg)})
+	redis.SetLogger(redisLog{newLogger(cfg.LogOptions)})
 	if err := Run(ctx, cfg); err != nil {
 		fmt.Fprintf(stderr, "factstream: %v\n", err)
 		return 1
@@ -67,27 +67,57 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	return 0
 }
 
-// Run serves factstream with cfg until ctx ends, then shuts down in order:
-// streams are ended by the hub (a stream never returns by itself, so the
-// server could not drain otherwise), in-flight requests finish, and the
-// store closes last.
+// Run serves factstream with cfg until ctx ends: New, then Serve.
 func Run(ctx context.Context, cfg Config) error {
-	log := newLogger(cfg)
+	s, err := New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx)
+}
+
+// Service is factstream assembled and listening, not yet serving: its
+// store open, its hub running, its routes mounted and its port bound.
+type Service struct {
+	cfg    Config
+	log    *slog.Logger
+	hub    *hub.Hub
+	kind   string // of the store, for the logs
+	tls    bool
+	server *http.Server
+	ln     net.Listener
+	// release undoes what New did, in reverse order; the last step
+	// closes the store.
+	release []func()
+}
+
+// New assembles the service from cfg and binds its address. It opens what
+// Serve will need, and closes it again when it fails; a Service that New
+// returns is to be served (or closed, if the caller changes its mind).
+func New(ctx context.Context, cfg Config) (_ *Service, err error) {
+	log := newLogger(cfg.LogOptions)
 	gin.SetMode(gin.ReleaseMode)
 	if cfg.Instance == "" {
 		cfg.Instance = defaultInstance()
 	}
 	kind, err := store.Kind(cfg.Store)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tlsConfig, err := cfg.tlsConfig()
 	if err != nil {
-		return err
+		return nil, err
 	}
+	s := &Service{cfg: cfg, log: log, kind: kind, tls: tlsConfig != nil}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
 
 	h := hub.New(hub.Options{Buffer: cfg.ClientBuffer, MaxSubscribers: cfg.MaxClients})
-	defer h.Close()
+	s.hub = h
+	s.release = append(s.release, h.Close)
 	fan := fanout.New(h, log)
 	// Made before the store, which may remove facts as it opens.
 	removed := middleware.NewFactsRemoved()
@@ -99,13 +129,13 @@ func Run(ctx context.Context, cfg Config) error {
 		OnReset:        fan.OnReset,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer func() {
+	s.release = append(s.release, func() {
 		if err := st.Close(); err != nil {
 			log.Error("closing the store", "error", err)
 		}
-	}()
+	})
 	if err := st.Ping(ctx); err != nil {
 		// Redis may come up after us (containers started together): the
 		// store then serves from the moment it answers, as after an outage.
@@ -115,61 +145,51 @@ func Run(ctx context.Context, cfg Config) error {
 	var cluster handlers.ClusterCounter
 	if p, ok := st.(store.Presence); ok {
 		cluster = p
-		defer startPresence(log, p, cfg.Instance, h.Subscribers, cfg.PresenceInterval)()
+		s.release = append(s.release, startPresence(log, p, cfg.Instance, h.Subscribers, cfg.PresenceInterval))
 	}
 
-	// A registry of this Run's own: two services in one process (tests)
-	// never share or collide on metrics.
+	// A registry of this service's own: two services in one process
+	// (tests) never share or collide on metrics.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics, err := middleware.NewMetrics(reg, h, st)
 	if err != nil {
-		return fmt.Errorf("metrics: %w", err)
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	if err := removed.Register(reg); err != nil {
-		return fmt.Errorf("metrics: %w", err)
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	if c, ok := st.(middleware.CommitStats); ok {
 		if err := middleware.RegisterCommitMetrics(reg, c); err != nil {
-			return fmt.Errorf("metrics: %w", err)
+			return nil, fmt.Errorf("metrics: %w", err)
 		}
 	}
-	var tw handlers.Takeover // nil: every stream keeps its goroutine
+	stream := cfg.StreamOptions
+	stream.Takeover = nil // every stream keeps its goroutine
 	if cfg.StreamTakeover && takeover.Supported {
 		w := takeover.New(h, log)
-		defer w.Close() // ends the streams it holds; the hub has ended their subscriptions
+		// Ends the streams it holds; by then the hub has ended their
+		// subscriptions.
+		s.release = append(s.release, func() { w.Close() })
 		if err := middleware.RegisterTakeoverMetrics(reg, w); err != nil {
-			return fmt.Errorf("metrics: %w", err)
+			return nil, fmt.Errorf("metrics: %w", err)
 		}
-		tw = w
+		stream.Takeover = w
 	}
 
 	routes := handlers.Routes(handlers.Deps{
-		Logger: log,
-		Store:  st,
-		Hub:    h,
-		Stream: handlers.StreamOptions{
-			Retry:        cfg.Retry,
-			Heartbeat:    cfg.Heartbeat,
-			WriteTimeout: cfg.WriteTimeout,
-			SnapshotMax:  cfg.SnapshotMax,
-			Takeover:     tw,
-		},
-		MaxBody:         cfg.MaxBody,
-		Cluster:         cluster,
-		Instance:        handlers.Instance{ID: cfg.Instance, StoreKind: kind, Version: version(), Started: time.Now()},
-		PublishTokens:   cfg.PublishTokens,
-		SubscribeTokens: cfg.SubscribeTokens,
-		MetricsToken:    cfg.MetricsToken,
-		AdminTokens:     cfg.AdminTokens,
-		CORSOrigins:     cfg.CORSOrigins,
-		PublishRate:     cfg.PublishRate,
-		PublishBurst:    cfg.PublishBurst,
-		TrustedProxies:  cfg.TrustedProxies,
-		Metrics:         metrics,
-		Gatherer:        reg,
+		Logger:   log,
+		Store:    st,
+		Hub:      h,
+		Stream:   stream,
+		MaxBody:  cfg.MaxBody,
+		Cluster:  cluster,
+		Instance: handlers.Instance{ID: cfg.Instance, StoreKind: kind, Version: version(), Started: time.Now()},
+		Access:   cfg.Access,
+		Metrics:  metrics,
+		Gatherer: reg,
 	})
-	srv := &http.Server{
+	s.server = &http.Server{
 		Handler: routes,
 		// No WriteTimeout: it would cut every stream. Streams set a
 		// deadline per write instead.
@@ -182,22 +202,35 @@ func Run(ctx context.Context, cfg Config) error {
 		// is left off: browsers never use it.
 		Protocols: serverProtocols(),
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	log.Info("factstream listening", "addr", ln.Addr().String(), "tls", tlsConfig != nil, "store", kind, "instance", cfg.Instance)
+	s.release = append(s.release, func() { s.ln.Close() })
+	return s, nil
+}
+
+// Addr is the address the service listens on.
+func (s *Service) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve serves until ctx ends, then shuts down in order: streams are ended
+// by the hub (a stream never returns by itself, so the server could not
+// drain otherwise), in-flight requests finish, and the store closes last.
+// A Service serves once.
+func (s *Service) Serve(ctx context.Context) error {
+	defer s.Close()
+	cfg, log := s.cfg, s.log
+	log.Info("factstream listening", "addr", s.ln.Addr().String(), "tls", s.tls, "store", s.kind, "instance", cfg.Instance)
 	if cfg.OnListen != nil {
-		cfg.OnListen(ln.Addr())
+		cfg.OnListen(s.ln.Addr())
 	}
 
 	served := make(chan error, 1)
 	go func() {
-		if tlsConfig != nil {
-			served <- srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+		if s.tls {
+			served <- s.server.ServeTLS(s.ln, "", "") // the certificate is in TLSConfig
 			return
 		}
-		served <- srv.Serve(ln)
+		served <- s.server.Serve(s.ln)
 	}()
 	select {
 	case err := <-served:
@@ -206,16 +239,25 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	log.Info("shutting down")
-	h.Close()
+	s.hub.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		srv.Close()
+	if err := s.server.Shutdown(shutdownCtx); err != nil {
+		s.server.Close()
 		log.Warn("requests still running at the shutdown deadline were cut", "error", err)
 	}
 	<-served
 	log.Info("stopped")
 	return nil
+}
+
+// Close releases what New opened, the store last, without serving. Serve
+// calls it when it returns; later calls do nothing.
+func (s *Service) Close() {
+	for i := len(s.release) - 1; i >= 0; i-- {
+		s.release[i]()
+	}
+	s.release = nil
 }
 
 func serverProtocols() *http.Protocols {
@@ -232,13 +274,13 @@ func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
 	r.log.WarnContext(ctx, fmt.Sprintf(format, v...), "component", "redis")
 }
 
-func newLogger(cfg Config) *slog.Logger {
-	out := cfg.LogOutput
+func newLogger(o LogOptions) *slog.Logger {
+	out := o.LogOutput
 	if out == nil {
 		out = os.Stderr
 	}
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	if cfg.LogFormat == "json" {
+	opts := &slog.HandlerOptions{Level: o.LogLevel}
+	if o.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(out, opts))
 	}
 	return slog.New(slog.NewTextHandler(out, opts))

@@ -32,13 +32,13 @@ func adminEnv(tb testing.TB, st handlers.Store, adminTokens []string, writeTimeo
 	tb.Helper()
 	h := hub.New(hub.Options{Buffer: 64, MaxSubscribers: 10})
 	srv := httptest.NewServer(handlers.Routes(handlers.Deps{
-		Logger:      slog.New(slog.DiscardHandler),
-		Store:       st,
-		Hub:         h,
-		Stream:      handlers.StreamOptions{Retry: time.Second, Heartbeat: time.Minute, WriteTimeout: writeTimeout, SnapshotMax: 100},
-		MaxBody:     64 << 10,
-		Instance:    handlers.Instance{ID: "t", StoreKind: "memory", Version: "test", Started: time.Now()},
-		AdminTokens: adminTokens,
+		Logger:   slog.New(slog.DiscardHandler),
+		Store:    st,
+		Hub:      h,
+		Stream:   handlers.StreamOptions{Retry: time.Second, Heartbeat: time.Minute, WriteTimeout: writeTimeout, SnapshotMax: 100},
+		MaxBody:  64 << 10,
+		Instance: handlers.Instance{ID: "t", StoreKind: "memory", Version: "test", Started: time.Now()},
+		Access:   handlers.Access{AdminTokens: adminTokens},
 	}))
 	tb.Cleanup(func() {
 		h.Close()

@@ -42,12 +42,12 @@ func TestDeleteNeedsAnAdminToken(t *testing.T) {
 			st := memory.New(store.Options{OnRemove: rm.OnRemove})
 			h := hub.New(hub.Options{Buffer: 8, MaxSubscribers: 2})
 			srv := httptest.NewServer(handlers.Routes(handlers.Deps{
-				Logger:      slog.New(slog.DiscardHandler),
-				Store:       st,
-				Hub:         h,
-				Stream:      handlers.StreamOptions{Retry: time.Second, Heartbeat: time.Minute, WriteTimeout: time.Second},
-				MaxBody:     1 << 10,
-				AdminTokens: tc.adminTokens,
+				Logger:  slog.New(slog.DiscardHandler),
+				Store:   st,
+				Hub:     h,
+				Stream:  handlers.StreamOptions{Retry: time.Second, Heartbeat: time.Minute, WriteTimeout: time.Second},
+				MaxBody: 1 << 10,
+				Access:  handlers.Access{AdminTokens: tc.adminTokens},
 			}))
 			t.Cleanup(func() { srv.Close(); h.Close(); st.Close() })
 			e := &env{srv: srv, store: st, hub: h}

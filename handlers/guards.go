@@ -23,11 +23,12 @@ type guards struct {
 }
 
 func newGuards(d Deps, reject middleware.Reject) guards {
-	readers := middleware.NewTokens(d.SubscribeTokens)
+	a := d.Access
+	readers := middleware.NewTokens(a.SubscribeTokens)
 	if !readers.Empty() {
 		// Whoever may write may also read, and the dashboard holds a
 		// single token for both.
-		readers = middleware.NewTokens(d.SubscribeTokens, d.PublishTokens)
+		readers = middleware.NewTokens(a.SubscribeTokens, a.PublishTokens)
 	}
 	g := guards{
 		read: middleware.RequireToken(readers, middleware.FromHeader|middleware.FromQuery|middleware.FromCookie, reject),
@@ -35,11 +36,11 @@ func newGuards(d Deps, reject middleware.Reject) guards {
 		// down anyone guessing tokens. Publishing takes the header only: a
 		// cookie would ride along with a forged cross-site form post.
 		publish: []gin.HandlerFunc{
-			middleware.NewRateLimit(d.PublishRate, d.PublishBurst, reject).Handler(),
-			middleware.RequireToken(middleware.NewTokens(d.PublishTokens), middleware.FromHeader, reject),
+			middleware.NewRateLimit(a.PublishRate, a.PublishBurst, reject).Handler(),
+			middleware.RequireToken(middleware.NewTokens(a.PublishTokens), middleware.FromHeader, reject),
 		},
-		metrics: middleware.RequireToken(middleware.NewTokens(nonEmpty(d.MetricsToken)), middleware.FromHeader, reject),
-		admin:   adminGuard(d.AdminTokens, reject),
+		metrics: middleware.RequireToken(middleware.NewTokens(nonEmpty(a.MetricsToken)), middleware.FromHeader, reject),
+		admin:   adminGuard(a.AdminTokens, reject),
 	}
 	if d.Metrics != nil {
 		// Last, so that only the handler's own work is timed.

@@ -41,8 +41,18 @@ type Deps struct {
 	// store (for cluster_clients in /status).
 	Cluster ClusterCounter
 
-	// Access control and limits; zero values leave the API open.
+	// Access says who may call what, and how often.
+	Access Access
 
+	// Metrics, when set, counts rejections and times publishes; Gatherer,
+	// when set, is served at /metrics.
+	Metrics  *middleware.Metrics
+	Gatherer prometheus.Gatherer
+}
+
+// Access is who may call which endpoints and how often; its zero value
+// leaves the API open and the administration endpoints closed.
+type Access struct {
 	// PublishTokens, when set, are required to publish (Authorization
 	// header only) and also grant reading.
 	PublishTokens []string
@@ -64,11 +74,6 @@ type Deps struct {
 	// TrustedProxies are the IPs and CIDRs whose X-Forwarded-For is
 	// believed when telling client addresses apart.
 	TrustedProxies []string
-
-	// Metrics, when set, counts rejections and times publishes; Gatherer,
-	// when set, is served at /metrics.
-	Metrics  *middleware.Metrics
-	Gatherer prometheus.Gatherer
 }
 
 // Routes returns the whole API as one handler.
@@ -77,7 +82,7 @@ func Routes(d Deps) http.Handler {
 	r.HandleMethodNotAllowed = true
 	// Until a proxy is trusted explicitly, X-Forwarded-For is a client
 	// claim, not an address.
-	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
+	if err := r.SetTrustedProxies(d.Access.TrustedProxies); err != nil {
 		d.Logger.Error("trusted proxies ignored: X-Forwarded-For will not count", "error", err)
 		_ = r.SetTrustedProxies(nil)
 	}
@@ -90,7 +95,7 @@ func Routes(d Deps) http.Handler {
 	}
 	// CORS comes before authentication: a preflight carries no token, and
 	// a browser can read a 401 only if it has CORS headers.
-	r.Use(middleware.CORS(d.CORSOrigins, reject))
+	r.Use(middleware.CORS(d.Access.CORSOrigins, reject))
 
 	g := newGuards(d, reject)
 	inFlight := &keysInFlight{}
