@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -62,9 +63,19 @@ type response struct {
 
 func (e *env) do(tb testing.TB, method, path, contentType, body string, header map[string]string) response {
 	tb.Helper()
-	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	r, err := e.try(method, path, contentType, body, header)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	return r
+}
+
+// try is do for goroutines other than the test's: it returns what went
+// wrong.
+func (e *env) try(method, path, contentType, body string, header map[string]string) (response, error) {
+	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		return response{}, err
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -74,11 +85,11 @@ func (e *env) do(tb testing.TB, method, path, contentType, body string, header m
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		tb.Fatalf("%s %s: %v", method, path, err)
+		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	return response{status: resp.StatusCode, header: resp.Header, body: string(data)}
+	return response{status: resp.StatusCode, header: resp.Header, body: string(data)}, nil
 }
 
 func (e *env) count(tb testing.TB) uint64 {

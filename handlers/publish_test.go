@@ -123,11 +123,15 @@ func TestIdempotencyKeyInFlightIsRefused(t *testing.T) {
 	key := map[string]string{"Idempotency-Key": "slow"}
 	var wg sync.WaitGroup
 	var first response
-	wg.Go(func() { first = e.do(t, "POST", "/fact", jsonCT, `{"info":"x"}`, key) })
+	var firstErr error
+	wg.Go(func() { first, firstErr = e.try("POST", "/fact", jsonCT, `{"info":"x"}`, key) })
 	<-bs.entered
 	second := e.do(t, "POST", "/fact", jsonCT, `{"info":"x"}`, key)
 	close(bs.release)
 	wg.Wait()
+	if firstErr != nil {
+		t.Fatal(firstErr)
+	}
 	if second.status != http.StatusConflict || second.header.Get("Retry-After") != "1" {
 		t.Fatalf("concurrent retry = %d (Retry-After %q), want 409 with Retry-After 1", second.status, second.header.Get("Retry-After"))
 	}

@@ -159,33 +159,52 @@ func eventually(tb testing.TB, timeout time.Duration, what string, cond func() b
 // postFact posts one fact as JSON and returns the stored fact.
 func postFact(tb testing.TB, base, info string) store.Fact {
 	tb.Helper()
-	var f store.Fact
-	status, body := postJSON(tb, base+"/fact", map[string]string{"info": info, "source": "https://example.com/" + info}, &f)
-	if status != http.StatusCreated {
-		tb.Fatalf("POST /fact = %d %s", status, body)
+	f, err := tryPostFact(base, info)
+	if err != nil {
+		tb.Fatal(err)
 	}
 	return f
+}
+
+// tryPostFact is postFact for goroutines other than the test's, which must
+// not stop the test: it returns what went wrong.
+func tryPostFact(base, info string) (store.Fact, error) {
+	var f store.Fact
+	status, body, err := tryPostJSON(base+"/fact", map[string]string{"info": info, "source": "https://example.com/" + info}, &f)
+	if err == nil && status != http.StatusCreated {
+		err = fmt.Errorf("POST /fact = %d %s", status, body)
+	}
+	return f, err
 }
 
 // postJSON posts v as JSON and decodes a 2xx answer into out.
 func postJSON(tb testing.TB, url string, v any, out any) (int, string) {
 	tb.Helper()
-	data, err := json.Marshal(v)
+	status, body, err := tryPostJSON(url, v, out)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return status, body
+}
+
+// tryPostJSON is postJSON for goroutines other than the test's.
+func tryPostJSON(url string, v any, out any) (int, string, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return 0, "", err
+	}
 	resp, err := http.Post(url, "application/json", bytes.NewReader(data))
 	if err != nil {
-		tb.Fatalf("POST %s: %v", url, err)
+		return 0, "", fmt.Errorf("POST %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode/100 == 2 && out != nil {
 		if err := json.Unmarshal(body, out); err != nil {
-			tb.Fatalf("decode %s: %v", body, err)
+			return 0, "", fmt.Errorf("decode %s: %w", body, err)
 		}
 	}
-	return resp.StatusCode, string(body)
+	return resp.StatusCode, string(body), nil
 }
 
 // getJSON gets url and decodes its JSON body into out.

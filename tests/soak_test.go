@@ -32,6 +32,22 @@ func soakDuration(tb testing.TB) time.Duration {
 	return d
 }
 
+// soakSeed seeds the chaos: which blow falls and when. It is
+// FACTSTREAM_SOAK_SEED when set, to replay a run whose seed was logged
+// (the blows repeat; the scheduling of the machine does not), the clock
+// otherwise.
+func soakSeed(tb testing.TB) uint64 {
+	v := os.Getenv("FACTSTREAM_SOAK_SEED")
+	if v == "" {
+		return uint64(time.Now().UnixNano())
+	}
+	seed, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		tb.Fatalf("FACTSTREAM_SOAK_SEED=%q: %v", v, err)
+	}
+	return seed
+}
+
 // soakStats are the figures a soak run reports.
 type soakStats struct {
 	acked, retries, kills, cuts atomic.Int64
@@ -213,7 +229,9 @@ func runSoak(t *testing.T, name string, pubBases, subBases []string, readBase fu
 		subWG.Go(func() { subs[i].follow(subCtx, rotated) })
 	}
 
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	seed := soakSeed(t)
+	t.Logf("%s soak: chaos seed %d (FACTSTREAM_SOAK_SEED=%d replays it)", name, seed, seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
 	for ctx.Err() == nil {
 		time.Sleep(time.Duration(200+rng.IntN(600)) * time.Millisecond)
 		chaos(rng, &stats)

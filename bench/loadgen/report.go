@@ -43,7 +43,7 @@ func reportCommand(args []string) error {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return errors.New("usage: loadgen report [flags] result.json...")
+		return errors.New("usage: loadgen report [flags] result.json [result.json ...]")
 	}
 	var err error
 	for _, f := range []struct {
