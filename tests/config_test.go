@@ -36,7 +36,8 @@ func TestHelpListsEverySetting(t *testing.T) {
 	for _, want := range []string{
 		"addr", "store", "instance", "heartbeat", "read-header-timeout", "write-timeout", "retry", "max-clients", "client-buffer", "snapshot-max", "max-body",
 		"log-level", "log-format", "shutdown-timeout",
-		"publish-tokens", "subscribe-tokens", "metrics-token", "cors-origins", "publish-rate", "publish-burst",
+		"publish-tokens", "subscribe-tokens", "metrics-token", "admin-tokens", "cors-origins", "publish-rate", "publish-burst",
+		"retention-facts", "retention-age",
 		"trusted-proxies", "tls-cert", "tls-key", "stream-takeover",
 	} {
 		if !listed[want] {
@@ -104,6 +105,10 @@ func TestBadValueStopsStartup(t *testing.T) {
 		{"publish-tokens", "has space", "--publish-tokens", nil},
 		{"subscribe-tokens", "tok;en", "--subscribe-tokens", nil},
 		{"metrics-token", "not a token", "--metrics-token", nil},
+		{"admin-tokens", "a-long-enough-admin-token,,b", "--admin-tokens", nil},
+		{"admin-tokens", "short", "--admin-tokens", nil},
+		{"retention-facts", "-1", "--retention-facts", nil},
+		{"retention-age", "30d", "--retention-age", nil},
 		{"cors-origins", "example.com", "--cors-origins", nil},
 		{"cors-origins", "*,https://app.example", "--cors-origins", nil},
 		{"cors-origins", "https://app.example/path", "--cors-origins", nil},
