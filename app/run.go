@@ -127,6 +127,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		OnRemove:       removed.Add,
 		OnAppend:       fan.OnAppend,
 		OnReset:        fan.OnReset,
+		OnDelete:       fan.OnDelete,
 	})
 	if err != nil {
 		return nil, err

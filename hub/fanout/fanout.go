@@ -6,10 +6,12 @@
 // store knows nothing of streams, and the handlers, which serve one request
 // each, do not own what every stream receives. The dependencies point
 // inward (fanout imports store, sse and hub; none of them imports fanout),
-// and app wires it: store.Options{OnAppend: p.OnAppend, OnReset: p.OnReset}.
+// and app wires it: store.Options{OnAppend: p.OnAppend, OnReset: p.OnReset,
+// OnDelete: p.OnDelete}.
 package fanout
 
 import (
+	"encoding/json"
 	"log/slog"
 
 	"factstream/hub"
@@ -46,6 +48,16 @@ func (p *Publisher) OnAppend(facts []store.Fact) {
 	}
 }
 
+// OnDelete is the store's OnDelete: it tells every stream that the fact
+// was deleted, with a named event that comes in order with the facts.
+// With nobody subscribed there is nobody to tell: a stream subscribing now
+// reads the store after it subscribed, and the fact is gone from it.
+func (p *Publisher) OnDelete(f store.Fact) {
+	if p.hub.Subscribers() > 0 {
+		p.hub.Publish([]hub.Event{Deleted(f)})
+	}
+}
+
 // OnReset is the store's OnReset: the store came back without its facts
 // (a Redis restarted without persistence) and hands out seqs from 1 again,
 // so every stream's position means nothing now. Every stream ends, with
@@ -67,4 +79,21 @@ func Events(facts []store.Fact) []hub.Event {
 		events[i] = hub.Event{Seq: f.Seq, Frame: sse.AppendEvent(frame, "", f.Seq, f.AppendJSON)}
 	}
 	return events
+}
+
+// DeletedEvent names the event that tells a stream a fact was deleted.
+const DeletedEvent = "deleted"
+
+// Deleted encodes the deletion of f as the named event "deleted" with
+// {"id":…,"seq":…} as its data and no id: it is not a fact, so it must not
+// move the client's last event id. Its seq in the hub is 0 for the same
+// reason, which a stream's cursor always delivers and never moves past.
+func Deleted(f store.Fact) hub.Event {
+	data, _ := json.Marshal(struct { // cannot fail: a string and a number
+		ID  string `json:"id"`
+		Seq uint64 `json:"seq"`
+	}{f.ID, f.Seq})
+	frame := sse.AppendEvent(make([]byte, 0, 48+len(data)), DeletedEvent, 0,
+		func(dst []byte) []byte { return append(dst, data...) })
+	return hub.Event{Frame: frame}
 }

@@ -113,3 +113,39 @@ func TestResetEndsEveryStreamAndSaysSo(t *testing.T) {
 		t.Fatalf("subscribing after a reset: %v, want new streams taken", err)
 	}
 }
+
+func TestDeletedIsANamedEventWithoutID(t *testing.T) {
+	f := facts(42)[0]
+	ev := fanout.Deleted(f)
+	if ev.Seq != 0 {
+		t.Fatalf("seq %d, want 0: a deletion is not a fact and must not move a stream's cursor", ev.Seq)
+	}
+	want := `event: deleted` + "\n" + `data: {"id":"` + f.ID + `","seq":42}` + "\n\n"
+	if string(ev.Frame) != want {
+		t.Fatalf("frame %q, want %q", ev.Frame, want)
+	}
+}
+
+func TestOnDeleteReachesSubscribersInOrderWithFacts(t *testing.T) {
+	h := hub.New(hub.Options{})
+	defer h.Close()
+	p := fanout.New(h, slog.New(slog.DiscardHandler))
+	p.OnDelete(facts(1)[0]) // nobody subscribed: nothing queued, nothing kept
+	sub, err := h.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := facts(1, 2)
+	p.OnAppend(in)
+	p.OnDelete(in[0])
+	p.OnAppend(facts(3))
+	var got []string
+	for _, ev := range sub.Take(nil) {
+		name, _, _ := strings.Cut(string(ev.Frame), "\n")
+		got = append(got, strconv.FormatUint(ev.Seq, 10)+" "+name)
+	}
+	want := []string{"1 id: 1", "2 id: 2", "0 event: deleted", "3 id: 3"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("queued %q, want %q", got, want)
+	}
+}
