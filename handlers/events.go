@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -17,6 +18,11 @@ import (
 	"factstream/store"
 	"factstream/takeover"
 )
+
+// TruncatedEvent names the event that tells a resuming stream that facts
+// after its Last-Event-ID were removed: its data is
+// {"last_event_id":N,"first_seq":F}, and the catch-up from F follows.
+const TruncatedEvent = "truncated"
 
 // catchUpChunk bounds the facts in one array event of a resume, so a long
 // catch-up is several events, each with the id of its last fact.
@@ -238,14 +244,14 @@ func (s *stream) failure(sub *hub.Subscriber, err error) (string, error) {
 }
 
 // snapshot writes the retry line and the snapshot event(s): the newest
-// facts for a fresh client, or every fact after lastID for a resume.
+// facts for a fresh client, or every fact kept after lastID for a resume.
 func (s *stream) snapshot(ctx context.Context, head uint64, resume bool, lastID uint64, max int) error {
 	if resume {
 		s.cur.Cover(lastID)
 		if lastID == head {
 			return s.array(nil, head) // nothing missed: confirm the position
 		}
-		return s.catchUp(ctx, head)
+		return s.catchUp(ctx, head, false)
 	}
 	if head == 0 {
 		// An empty store: Range with upTo 0 would mean "no bound" and could
@@ -263,21 +269,75 @@ func (s *stream) snapshot(ctx context.Context, head uint64, resume bool, lastID 
 	return s.array(facts, head)
 }
 
-// catchUp sends the facts after the cursor up to upTo from the store, as
-// array events of at most catchUpChunk facts.
-func (s *stream) catchUp(ctx context.Context, upTo uint64) error {
+// catchUp sends the facts kept after the cursor up to upTo from the store,
+// as array events of at most catchUpChunk facts, the last of them with
+// upTo as its id. Facts in that range may be gone, deleted or removed by
+// retention: their seqs are holes, skipped. When the facts right after the
+// cursor were removed (the oldest fact kept is past them), a truncated
+// event says so first. A resume always gets an array, if empty, to confirm
+// its position; a gap in live events, which the event after it ends,
+// does not.
+func (s *stream) catchUp(ctx context.Context, upTo uint64, gap bool) error {
+	first := true
 	for s.cur.Last < upTo {
 		facts, err := s.facts.Range(ctx, s.cur.Last, upTo, catchUpChunk)
 		if err != nil {
 			return err
 		}
-		if len(facts) == 0 {
-			return errors.New("catch-up: facts missing from the store")
+		if first {
+			first = false
+			if len(facts) == 0 || facts[0].Seq > s.cur.Last+1 {
+				if err := s.truncated(ctx, facts, upTo); err != nil {
+					return err
+				}
+			}
 		}
-		if err := s.array(facts, facts[len(facts)-1].Seq); err != nil {
+		if len(facts) == 0 && gap {
+			s.cur.Cover(upTo)
+			return s.flushPending()
+		}
+		// A store returns fewer facts than asked only when no more are
+		// kept up to upTo.
+		id := upTo
+		if len(facts) == catchUpChunk {
+			id = facts[len(facts)-1].Seq
+		}
+		if err := s.array(facts, id); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// truncated adds a truncated event to s.buf when facts, the first page of
+// a catch-up, does not start right after the cursor because the facts
+// there were removed: the oldest fact kept is past the next seq, or none
+// is kept. Holes that deletions left among kept facts are no truncation.
+// Its first_seq is the first of facts, or upTo+1 when nothing up to upTo
+// is kept. The stats are read after the page, never before: retention
+// moves first_seq only forward, so a first_seq the page already shows
+// removed is never missed.
+func (s *stream) truncated(ctx context.Context, facts []store.Fact, upTo uint64) error {
+	st, err := s.facts.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	if st.FirstSeq != 0 && st.FirstSeq <= s.cur.Last+1 {
+		return nil
+	}
+	firstSeq := upTo + 1
+	if len(facts) > 0 {
+		firstSeq = facts[0].Seq
+	}
+	last := s.cur.Last
+	s.buf = sse.AppendEvent(s.buf, TruncatedEvent, 0, func(dst []byte) []byte {
+		dst = append(dst, `{"last_event_id":`...)
+		dst = strconv.AppendUint(dst, last, 10)
+		dst = append(dst, `,"first_seq":`...)
+		dst = strconv.AppendUint(dst, firstSeq, 10)
+		return append(dst, '}')
+	})
+	s.sent++
 	return nil
 }
 
@@ -303,7 +363,7 @@ func (s *stream) deliver(ctx context.Context, events []hub.Event) (int, error) {
 			if err := s.flushPending(); err != nil {
 				return n, err
 			}
-			if err := s.catchUp(ctx, ev.Seq-1); err != nil {
+			if err := s.catchUp(ctx, ev.Seq-1, true); err != nil {
 				return n, err
 			}
 			s.buf = s.buf[:0]
