@@ -12,12 +12,20 @@ import (
 	"testing"
 	"time"
 
+	"factstream/app"
 	"factstream/internal/redistest"
 	"factstream/store"
 )
 
 // startCluster starts n instances in process on one fresh redis-server.
 func startCluster(t *testing.T, n int) (*redistest.Server, []*server) {
+	t.Helper()
+	return startClusterWith(t, n, nil)
+}
+
+// startClusterWith is startCluster with each instance's configuration
+// changed by tweak (when not nil).
+func startClusterWith(t *testing.T, n int, tweak func(*app.Config)) (*redistest.Server, []*server) {
 	t.Helper()
 	redis := redistest.Start(t)
 	nodes := make([]*server, n)
@@ -26,6 +34,9 @@ func startCluster(t *testing.T, n int) (*redistest.Server, []*server) {
 		cfg.Store = redis.URL()
 		cfg.Instance = fmt.Sprintf("node-%c", 'a'+i)
 		cfg.PresenceInterval = 50 * time.Millisecond
+		if tweak != nil {
+			tweak(&cfg)
+		}
 		nodes[i] = startServer(t, cfg)
 	}
 	return redis, nodes
@@ -515,5 +526,36 @@ func TestClusterStartsOverWhenRedisLosesItsData(t *testing.T) {
 	live := postFact(t, nodes[1].URL, "live")
 	if ev, err := nextData(again); err != nil || factsOf(t, ev)[0].ID != live.ID {
 		t.Fatalf("live event after the loss = %+v, %v; want the fact just posted", ev, err)
+	}
+}
+
+// TestClusterDeleteReachesStreamsOnEveryInstance deletes a fact through
+// one instance; a stream open on the other gets deleted, in order with
+// the facts, from the store they share.
+func TestClusterDeleteReachesStreamsOnEveryInstance(t *testing.T) {
+	_, nodes := startClusterWith(t, 2, func(cfg *app.Config) { cfg.AdminTokens = []string{adminToken} })
+	a, b := nodes[0], nodes[1]
+	onB := openStream(t, b.URL+"/events", nil)
+	if ev, err := nextData(onB); err != nil || ev.Data != "[]" {
+		t.Fatalf("snapshot on B = %+v, %v; want an empty one", ev, err)
+	}
+	next := func() (sseEvent, error) { return nextData(onB) }
+	// B shows the fact before it is deleted: a fact deleted before B's
+	// tail read it would never reach B's streams at all.
+	doomed := postFact(t, a.URL, "doomed")
+	if ev, err := next(); err != nil || ev.ID != strconv.FormatUint(doomed.Seq, 10) {
+		t.Fatalf("on B: %+v, %v; want fact %d", ev, err, doomed.Seq)
+	}
+	if code, typ := deleteFact(t, a.URL, doomed.ID, "Bearer "+adminToken); code != http.StatusNoContent {
+		t.Fatalf("DELETE on A = %d %s", code, typ)
+	}
+	after := postFact(t, a.URL, "after")
+	var d deletedData
+	nextNamed(t, next, "deleted", &d)
+	if d.ID != doomed.ID || d.Seq != doomed.Seq {
+		t.Fatalf("deleted on B = %+v, want id %s seq %d", d, doomed.ID, doomed.Seq)
+	}
+	if ev, err := next(); err != nil || ev.Event != "" || ev.ID != strconv.FormatUint(after.Seq, 10) {
+		t.Fatalf("on B after the deletion: %+v, %v; want fact %d", ev, err, after.Seq)
 	}
 }
