@@ -711,3 +711,121 @@ func TestDashboardAsksForAToken(t *testing.T) {
 	}
 	p.checkNoErrors(true) // the refused requests are logged by the browser
 }
+
+// useAdminToken opens the token panel with the keyboard, types token into
+// its admin field and sends it with Enter.
+func useAdminToken(t *testing.T, p *page, token string) {
+	t.Helper()
+	p.do(chromedp.Focus(chromedp.ID("token-button")), chromedp.KeyEvent(kb.Enter))
+	p.waitFor(2*time.Second, "the token panel", isShown("token-panel"))
+	p.do(chromedp.Focus(chromedp.ID("admin-token-input")),
+		chromedp.KeyEvent("a", chromedp.KeyModifiers(chromedp.ModifierCtrl)),
+		chromedp.KeyEvent(token), chromedp.KeyEvent(kb.Enter))
+	p.waitFor(2*time.Second, "the panel closed", `document.getElementById('token-panel').hidden`)
+}
+
+// deleteButton is the CSS selector of the delete button of seq's row, in
+// the given step: delete, keep or confirm.
+func deleteButton(seq uint64, action string) string {
+	return rowSelector(seq) + ` button[data-action="` + action + `"]`
+}
+
+// TestDashboardDeletesWithAdminToken deletes a fact from the page: with an
+// admin token typed into the token panel each row has a Delete button that
+// asks first; a wrong token gets the server's word next to the row, which
+// stays; the right one removes the row.
+func TestDashboardDeletesWithAdminToken(t *testing.T) {
+	browser := startBrowser(t)
+	cfg := browserConfig(t)
+	cfg.AdminTokens = []string{adminToken}
+	srv := startServer(t, cfg)
+	a := postFact(t, srv.URL, "kept-first")
+	b := postFact(t, srv.URL, "to be deleted")
+	c := postFact(t, srv.URL, "kept-last")
+	p := openPage(t, browser, srv.URL, 1280)
+	p.waitFor(2*time.Second, "three rows", `document.querySelectorAll('#facts > tr').length === 3`)
+	if n := eval[int](p, `document.querySelectorAll('#facts button').length`); n != 0 {
+		t.Fatalf("%d buttons in the table without an admin token, want none", n)
+	}
+
+	// A wrong token: the server's 401 detail shows in the row, which stays.
+	useAdminToken(t, p, "wrong-admin-token-0123")
+	p.waitFor(2*time.Second, "a delete button on every row", `document.querySelectorAll('#facts button[data-action="delete"]').length === 3`)
+	if got := eval[string](p, `document.querySelector(`+js(deleteButton(b.Seq, "delete"))+`).getAttribute('aria-label')`); got != "Delete fact #"+itoa(int(b.Seq))+": to be deleted" {
+		t.Errorf("delete button aria-label = %q, want it to name the fact", got)
+	}
+	// Keyboard only: Enter asks, Escape takes the question back, Enter
+	// asks again with the focus on Keep, Tab and Enter confirm.
+	focused := func(sel string) string { return `document.activeElement === document.querySelector(` + js(sel) + `)` }
+	p.do(chromedp.Focus(chromedp.CSS(deleteButton(b.Seq, "delete"))), chromedp.KeyEvent(kb.Enter))
+	p.waitFor(2*time.Second, "the question, with the focus on Keep", focused(deleteButton(b.Seq, "keep")))
+	p.do(chromedp.KeyEvent(kb.Escape))
+	p.waitFor(2*time.Second, "the question gone, the focus back on Delete", focused(deleteButton(b.Seq, "delete")))
+	p.do(chromedp.KeyEvent(kb.Enter))
+	p.waitFor(2*time.Second, "the question again", focused(deleteButton(b.Seq, "keep")))
+	screenshot(t, p, "dashboard-delete-confirm.png")
+	p.do(chromedp.KeyEvent(kb.Tab))
+	p.waitFor(2*time.Second, "the focus on the confirming button", focused(deleteButton(b.Seq, "confirm")))
+	p.do(chromedp.KeyEvent(kb.Enter))
+	errSel := rowSelector(b.Seq) + " .row-error"
+	p.waitFor(5*time.Second, "the refusal next to the row", `document.querySelector(`+js(errSel)+`)`)
+	msg := eval[map[string]string](p, `(e => ({text: e.textContent, role: e.getAttribute('role')}))(document.querySelector(`+js(errSel)+`))`)
+	if !strings.Contains(msg["text"], "Not deleted: the token is not valid here") || msg["role"] != "alert" {
+		t.Errorf("row message = %q (role %q), want the server's detail as an alert", msg["text"], msg["role"])
+	}
+	if !eval[bool](p, focused(deleteButton(b.Seq, "delete"))+` && document.querySelector(`+js(deleteButton(b.Seq, "delete"))+`).getAttribute('aria-describedby') === document.querySelector(`+js(errSel)+`).id`) {
+		t.Errorf("after the refusal the focus is not on the row's Delete button, described by the message")
+	}
+	p.checkRows(a.Seq, b.Seq, c.Seq)
+	if code := getJSON(t, srv.URL+"/facts/"+b.ID, &store.Fact{}); code != http.StatusOK {
+		t.Fatalf("GET the fact after a refused delete = %d, want 200", code)
+	}
+	screenshot(t, p, "dashboard-delete-refused.png")
+
+	// The right token: the message goes, and a delete removes the row.
+	useAdminToken(t, p, adminToken)
+	p.waitFor(2*time.Second, "the old message gone", `!document.querySelector(`+js(errSel)+`)`)
+	p.waitFor(5*time.Second, "the counters", counters("3", "1", false))
+	p.do(chromedp.Click(chromedp.CSS(deleteButton(b.Seq, "delete"))))
+	p.do(chromedp.Click(chromedp.CSS(deleteButton(b.Seq, "confirm"))))
+	p.waitFor(5*time.Second, "the row gone", `!document.querySelector(`+js(rowSelector(b.Seq))+`)`)
+	p.checkRows(a.Seq, c.Seq)
+	p.waitFor(2*time.Second, "the fact counter down by one", `document.getElementById('fact-count').textContent === '2'`)
+	if code := getJSON(t, srv.URL+"/facts/"+b.ID, &struct{}{}); code != http.StatusNotFound {
+		t.Fatalf("GET the deleted fact = %d, want 404", code)
+	}
+	if got := eval[string](p, `sessionStorage.getItem('factstream.adminToken')`); got != adminToken {
+		t.Errorf("session storage admin token = %q, want %q", got, adminToken)
+	}
+	if got := eval[string](p, `location.href`); strings.Contains(got, adminToken) {
+		t.Errorf("the address bar shows %q: the admin token does not belong there", got)
+	}
+	// Forgetting the tokens takes the buttons away.
+	p.do(chromedp.Click(chromedp.ID("token-button")), chromedp.Click(chromedp.ID("token-forget")))
+	p.waitFor(2*time.Second, "no buttons left", `document.querySelectorAll('#facts button').length === 0`)
+	if got := eval[string](p, `sessionStorage.getItem('factstream.adminToken') || ''`); got != "" {
+		t.Errorf("session storage still holds the admin token %q after Forget", got)
+	}
+	p.checkNoErrors(true) // the browser logs the refused DELETE itself
+
+	// A server without admin tokens says so, next to the row.
+	t.Run("AdminDisabled", func(t *testing.T) {
+		off := startServer(t, browserConfig(t))
+		f := postFact(t, off.URL, "cannot be deleted here")
+		p := openPage(t, browser, off.URL, 375)
+		useAdminToken(t, p, adminToken)
+		p.do(chromedp.Click(chromedp.CSS(deleteButton(f.Seq, "delete"))))
+		p.do(chromedp.Click(chromedp.CSS(deleteButton(f.Seq, "confirm"))))
+		sel := rowSelector(f.Seq) + " .row-error"
+		p.waitFor(5*time.Second, "the refusal next to the row", `document.querySelector(`+js(sel)+`)`)
+		if got := eval[string](p, `document.querySelector(`+js(sel)+`).textContent`); !strings.Contains(got, "administration is off") {
+			t.Errorf("row message = %q, want the server's admin-disabled detail", got)
+		}
+		p.checkRows(f.Seq)
+		screenshot(t, p, "dashboard-delete-phone.png")
+		if sw := eval[int](p, `document.documentElement.scrollWidth`); sw > 375 {
+			t.Errorf("with a row message the page is %d px wide in a 375 px viewport", sw)
+		}
+		p.checkNoErrors(true)
+	})
+}

@@ -9,6 +9,10 @@
 //   position as ?lastEventId=. Facts are also keyed by seq as a safety net.
 // - The DOM stays bounded: the newest MAX_ROWS facts, plus the older pages
 //   the reader asked for, never more than MAX_HELD rows.
+// - A deleted fact leaves the page once: by the stream's `deleted` event or
+//   by this page's own delete, whichever comes first; its id is remembered
+//   so that a page of older facts or a post answer in flight cannot bring
+//   it back.
 'use strict';
 
 (() => {
@@ -23,6 +27,9 @@
   const CHART_MINUTES = 60;
   const TOKEN_KEY = 'factstream.token';
   const PUBLISH_TOKEN_KEY = 'factstream.publishToken';
+  const ADMIN_TOKEN_KEY = 'factstream.adminToken';
+  const MAX_DELETED = 1000; // deleted ids remembered
+  const LABEL_CHARS = 60; // of a fact's text in a delete button's label
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -34,6 +41,7 @@
     tokenForm: $('token-form'),
     tokenInput: $('token-input'),
     publishTokenInput: $('publish-token-input'),
+    adminTokenInput: $('admin-token-input'),
     tokenForget: $('token-forget'),
     tokenClose: $('token-close'),
     factCount: $('fact-count'),
@@ -53,6 +61,11 @@
     formStatus: $('form-status'),
     filter: $('filter'),
     filterStatus: $('filter-status'),
+    section: $('facts-section'),
+    table: $('fact-table'),
+    actionsHead: $('col-actions'),
+    notes: $('table-notes'),
+    deleteStatus: $('delete-status'),
     rows: $('facts'),
     empty: $('empty'),
     older: $('older'),
@@ -63,7 +76,7 @@
   const fieldInputs = { info: ui.info, source: ui.source };
 
   const state = {
-    tokens: loadTokens(), // {read, publish}
+    tokens: loadTokens(), // {read, publish, admin}
     auth: null, // null, or why reading is refused: 'missing' | 'refused'
     conn: 'connecting',
     everLive: false,
@@ -79,6 +92,7 @@
     behind: null, // {seq, at}: /status saw a head the stream had not
     filter: '',
     older: newOlder(),
+    deleted: new Set(), // ids of facts deleted while this page was open, oldest first
   };
 
   // newOlder is the state of paging back through history. A new object
@@ -92,9 +106,14 @@
   // loadTokens reads the tokens kept for this tab, and takes a read token
   // from #token= (or #access_token=) once: it is kept for this tab only
   // and removed from the address bar, so it is not bookmarked, shared by
-  // copy-and-paste or left in the history.
+  // copy-and-paste or left in the history. An admin token is only ever
+  // typed into the token panel: a link never carries one.
   function loadTokens() {
-    const t = { read: storageGet(TOKEN_KEY), publish: storageGet(PUBLISH_TOKEN_KEY) };
+    const t = {
+      read: storageGet(TOKEN_KEY),
+      publish: storageGet(PUBLISH_TOKEN_KEY),
+      admin: storageGet(ADMIN_TOKEN_KEY),
+    };
     let found = '';
     const rest = [];
     // Split by hand: URLSearchParams would turn a '+' of a base64 token
@@ -183,12 +202,12 @@
     setText(ui.tokenMessage, message);
     ui.tokenMessage.hidden = !message;
     ui.tokenPanel.hidden = false;
-    ui.tokenButton.hidden = false;
     ui.tokenButton.setAttribute('aria-expanded', 'true');
     if (!wasHidden) return;
-    ui.tokenForget.hidden = !state.tokens.read && !state.tokens.publish;
+    ui.tokenForget.hidden = !hasTokens();
     ui.tokenInput.value = state.tokens.read;
     ui.publishTokenInput.value = state.tokens.publish;
+    ui.adminTokenInput.value = state.tokens.admin;
     // Move the focus only when it is not somewhere the reader put it (a
     // refused post moves it here on purpose: that is what to do next).
     const field = reason === 'publish' ? ui.publishTokenInput : ui.tokenInput;
@@ -201,16 +220,22 @@
     ui.tokenPanel.hidden = true;
     ui.tokenPanel.dataset.reason = '';
     ui.tokenButton.setAttribute('aria-expanded', 'false');
-    ui.tokenButton.hidden = !state.tokens.read && !state.tokens.publish && !state.auth;
-    if (refocus && !ui.tokenButton.hidden) ui.tokenButton.focus();
+    if (refocus) ui.tokenButton.focus();
   }
 
-  function useTokens(read, publish) {
+  function hasTokens() {
+    return !!(state.tokens.read || state.tokens.publish || state.tokens.admin);
+  }
+
+  function useTokens(read, publish, admin) {
     const readChanged = read !== state.tokens.read;
-    state.tokens = { read, publish };
+    const adminChanged = admin !== state.tokens.admin;
+    state.tokens = { read, publish, admin };
     storageSet(TOKEN_KEY, read);
     storageSet(PUBLISH_TOKEN_KEY, publish);
-    ui.tokenForget.hidden = !read && !publish;
+    storageSet(ADMIN_TOKEN_KEY, admin);
+    ui.tokenForget.hidden = !hasTokens();
+    if (adminChanged) syncActions();
     ui.formError.hidden = true;
     if (state.auth) {
       // The answer (a live stream, or a refusal) replaces this message.
@@ -302,6 +327,13 @@
     es.onmessage = (ev) => {
       if (es === source) onMessage(ev);
     };
+    // Named events: onmessage never sees them.
+    es.addEventListener('truncated', (ev) => {
+      if (es === source) onTruncated(ev);
+    });
+    es.addEventListener('deleted', (ev) => {
+      if (es === source) onDeleted(ev);
+    });
     es.onerror = () => {
       if (es !== source) return;
       const closed = es.readyState === EventSource.CLOSED;
@@ -343,6 +375,63 @@
     if (list.length > 0) statusSoon();
   }
 
+  function parseEvent(ev) {
+    try {
+      const d = JSON.parse(ev.data);
+      if (d !== null && typeof d === 'object') return d;
+    } catch (_) { /* reported below */ }
+    console.warn('factstream: ignoring a ' + ev.type + ' event that is not a JSON object');
+    return null;
+  }
+
+  // onTruncated: the page resumed after the server's retention had removed
+  // facts it had not received yet. They cannot be shown any more; the rows
+  // already on the page stay, and a note says what is missing.
+  function onTruncated(ev) {
+    const d = parseEvent(ev);
+    if (!d) return;
+    const first = d.first_seq;
+    const last = Number.isSafeInteger(d.last_event_id) && d.last_event_id >= 0 ? d.last_event_id : state.streamSeq;
+    if (!Number.isSafeInteger(first) || first <= last + 1) return;
+    const from = last + 1;
+    const to = first - 1;
+    const missed = from === to ? 'fact #' + from + ' was' : 'facts #' + from + ' to #' + to + ' were';
+    showNote('truncated-note',
+      'Older facts are gone: while this page was away, the server’s retention removed the facts up to #' + to +
+      ', so ' + missed + ' never shown here. Rows already on this page stay until you reload it.');
+  }
+
+  // onDeleted removes the row of a fact deleted on the server, by anyone.
+  function onDeleted(ev) {
+    const d = parseEvent(ev);
+    if (!d || typeof d.id !== 'string') return;
+    removeFact(d.id, Number.isSafeInteger(d.seq) ? d.seq : 0);
+  }
+
+  // showNote puts a note above the table, in a live region that is always
+  // there, so that screen readers announce the note when it appears. A
+  // note of the same id is replaced, not repeated.
+  function showNote(id, text) {
+    let note = document.getElementById(id);
+    if (!note) {
+      note = document.createElement('div');
+      note.id = id;
+      note.className = 'notice';
+      const p = document.createElement('p');
+      const close = document.createElement('button');
+      close.type = 'button';
+      close.className = 'quiet';
+      close.textContent = 'Dismiss';
+      close.addEventListener('click', () => {
+        note.remove();
+        ui.section.focus();
+      });
+      note.append(p, close);
+      ui.notes.appendChild(note);
+    }
+    setText(note.firstElementChild, text);
+  }
+
   // ---- Facts and rows -----------------------------------------------------
 
   function isFact(f) {
@@ -351,7 +440,7 @@
   }
 
   function addFacts(list, highlight) {
-    list = list.filter(isFact);
+    list = list.filter((f) => isFact(f) && !state.deleted.has(f.id));
     // The same seq with another id means the server's store was replaced
     // (seqs started over): what the page shows no longer exists.
     if (list.some((f) => { const k = state.facts.get(f.seq); return k && k.fact.id !== f.id; })) {
@@ -446,7 +535,9 @@
 
     row.append(seq, info, src, when);
     const text = (f.info + '\n' + (typeof f.source === 'string' ? f.source : '')).toLowerCase();
-    state.facts.set(f.seq, { fact: f, row, time, ms, text });
+    const e = { fact: f, row, time, ms, text, actions: null };
+    state.facts.set(f.seq, e);
+    if (state.tokens.admin) addActions(e);
     row.hidden = !matches(text);
     return row;
   }
@@ -479,6 +570,8 @@
 
   function reset() {
     ui.rows.textContent = '';
+    ui.notes.textContent = ''; // what the notes said was about the old store
+    state.deleted.clear();
     state.facts.clear();
     state.perMinute.clear();
     state.lowestCounted = Infinity;
@@ -538,7 +631,7 @@
         return;
       }
       const got = page && Array.isArray(page.facts) ? page.facts : [];
-      const list = got.filter((f) => isFact(f) && f.seq < before && !state.facts.has(f.seq));
+      const list = got.filter((f) => isFact(f) && f.seq < before && !state.facts.has(f.seq) && !state.deleted.has(f.id));
       if (!Number.isSafeInteger(page && page.next_before) || got.length < OLDER_PAGE) {
         older.end = true; // next_before is null on an empty page; a short page is the last
       }
@@ -600,6 +693,186 @@
     else if (none) label = 'No older facts';
     else if (full) label = 'Showing the most this page holds (' + MAX_HELD.toLocaleString() + ')';
     setText(ui.olderButton, label);
+  }
+
+  // ---- Deleting facts -----------------------------------------------------
+
+  // With an admin token each row gets a Delete button. Deleting asks first,
+  // in the row itself: Delete, then Keep or Delete. The focus lands on Keep,
+  // so a double press of Enter never deletes by accident.
+
+  function addActions(e) {
+    const td = cell('row-actions');
+    e.actions = td;
+    e.row.appendChild(td);
+    renderActions(e, 'idle', '');
+  }
+
+  // syncActions adds or removes the Delete buttons after the admin token
+  // changed.
+  function syncActions() {
+    const admin = !!state.tokens.admin;
+    ui.table.classList.toggle('admin', admin);
+    ui.actionsHead.hidden = !admin;
+    for (const e of state.facts.values()) {
+      if (admin && !e.actions) addActions(e);
+      // A new token answers a refusal; the old message would mislead.
+      else if (admin && e.actions.dataset.mode === 'idle') renderActions(e, 'idle', '');
+      if (!admin && e.actions) {
+        renderActions(e, 'gone', ''); // takes a message away too
+        e.actions.remove();
+        e.actions = null;
+      }
+    }
+  }
+
+  function shortInfo(f) {
+    const chars = Array.from(f.info.replace(/\s+/g, ' ').trim());
+    return chars.length > LABEL_CHARS ? chars.slice(0, LABEL_CHARS - 1).join('') + '…' : chars.join('');
+  }
+
+  function actionButton(action, text, label) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'row-action ' + action;
+    b.dataset.action = action;
+    b.textContent = text;
+    if (label) b.setAttribute('aria-label', label);
+    return b;
+  }
+
+  // renderActions draws a row's actions: 'idle' (a Delete button, with the
+  // last failure's message), 'confirm', 'busy', or 'gone' (nothing). It
+  // returns the button that should take the focus.
+  function renderActions(e, mode, message) {
+    const td = e.actions;
+    if (!td) return;
+    const f = e.fact;
+    const name = 'fact #' + f.seq + ': ' + shortInfo(f);
+    td.textContent = '';
+    td.dataset.mode = mode;
+    // The message of a failed delete goes under the fact's text, where it
+    // has the row's width; the button names it as its description.
+    const old = e.row.querySelector('.row-error');
+    if (old) old.remove();
+    if (mode === 'idle') {
+      const b = actionButton('delete', 'Delete', 'Delete ' + name);
+      td.appendChild(b);
+      if (message) {
+        const p = document.createElement('p');
+        p.className = 'row-error';
+        p.id = 'row-error-' + f.seq;
+        p.setAttribute('role', 'alert');
+        p.textContent = message;
+        b.setAttribute('aria-describedby', p.id);
+        e.row.querySelector('td.info').appendChild(p);
+      }
+      return b;
+    }
+    if (mode === 'gone') return null;
+    const ask = document.createElement('p');
+    ask.className = 'row-ask';
+    ask.textContent = mode === 'busy' ? 'Deleting…' : 'Delete for good?';
+    const keep = actionButton('keep', 'Keep', 'Keep ' + name);
+    const yes = actionButton('confirm', 'Delete', 'Yes, delete ' + name);
+    keep.disabled = yes.disabled = mode === 'busy';
+    td.append(ask, keep, yes);
+    return keep;
+  }
+
+  function onRowAction(ev) {
+    const b = ev.target.closest('button[data-action]');
+    if (!b) return;
+    const row = b.closest('tr');
+    const e = row && state.facts.get(Number(row.dataset.seq));
+    if (!e || e.row !== row) return;
+    if (b.dataset.action === 'delete') renderActions(e, 'confirm', '').focus();
+    else if (b.dataset.action === 'keep') renderActions(e, 'idle', '').focus();
+    else if (b.dataset.action === 'confirm') deleteFact(e);
+  }
+
+  async function deleteFact(e) {
+    const f = e.fact;
+    const token = state.tokens.admin;
+    if (!token) return;
+    renderActions(e, 'busy', '');
+    // The busy buttons are disabled: keep the focus in the row meanwhile.
+    e.actions.tabIndex = -1;
+    e.actions.focus();
+    let message = '';
+    try {
+      const r = await fetch('/facts/' + encodeURIComponent(f.id), {
+        method: 'DELETE',
+        headers: { Authorization: 'Bearer ' + token },
+        cache: 'no-store',
+      });
+      if (r.ok) {
+        // The stream's `deleted` event may have removed the row already.
+        removeFact(f.id, f.seq);
+        setText(ui.deleteStatus, 'Deleted fact #' + f.seq + '.');
+        return;
+      }
+      let p = null;
+      try {
+        p = await r.json();
+      } catch (_) { /* not JSON: the status below says it */ }
+      const detail = String((p && (p.detail || p.title)) || 'the server answered ' + r.status);
+      message = 'Not deleted: ' + detail.replace(/[.\s]+$/, '') + '.';
+      if (r.status === 401) message += ' Check the admin token.';
+    } catch (_) {
+      message = 'Not deleted: could not reach the server. Try again.';
+    }
+    // Still on the page (a 404 may be followed by the `deleted` event of
+    // someone else's delete): say why, next to the row.
+    if (state.facts.get(f.seq) === e && e.actions) {
+      const hadFocus = e.actions.contains(document.activeElement);
+      e.actions.removeAttribute('tabindex');
+      const b = renderActions(e, 'idle', message);
+      if (hadFocus) b.focus();
+    }
+  }
+
+  // removeFact takes a deleted fact off the page, once: a second call for
+  // the same fact (the event after this page's own delete, or the other
+  // way round) finds nothing left to do.
+  function removeFact(id, seq) {
+    if (!state.deleted.has(id)) {
+      state.deleted.add(id);
+      if (state.deleted.size > MAX_DELETED) state.deleted.delete(state.deleted.values().next().value);
+    }
+    statusSoon(); // the server's count went down, whether this page showed the fact or not
+    const e = state.facts.get(seq);
+    if (!e || e.fact.id !== id) return;
+    const row = e.row;
+    let focusTo = null;
+    if (row.contains(document.activeElement)) {
+      // The focus would fall back to the page's start: move it to the
+      // next row's button instead (or the table, when none is left).
+      let next = row.nextElementSibling;
+      while (next && next.hidden) next = next.nextElementSibling;
+      if (!next) {
+        next = row.previousElementSibling;
+        while (next && next.hidden) next = next.previousElementSibling;
+      }
+      focusTo = (next && next.querySelector('button[data-action="delete"]')) || ui.section;
+    }
+    row.remove();
+    state.facts.delete(seq);
+    const s = state.status;
+    if (s) {
+      if (Number.isSafeInteger(s.last_seq) && seq > s.last_seq) {
+        state.newSinceStatus = Math.max(0, state.newSinceStatus - 1);
+      } else {
+        s.facts = Math.max(0, (Number(s.facts) || 0) - 1);
+      }
+    }
+    const m = Math.floor(e.ms / 60000);
+    const n = state.perMinute.get(m);
+    if (n) state.perMinute.set(m, n - 1);
+    updateCounts();
+    updateListStatus();
+    drawChartSoon();
+    if (focusTo) focusTo.focus();
   }
 
   // ---- Filter -------------------------------------------------------------
@@ -983,12 +1256,13 @@
   ui.postToggle.addEventListener('click', () => setPostOpen(ui.post.classList.contains('collapsed')));
   ui.tokenForm.addEventListener('submit', (ev) => {
     ev.preventDefault();
-    useTokens(ui.tokenInput.value.trim(), ui.publishTokenInput.value.trim());
+    useTokens(ui.tokenInput.value.trim(), ui.publishTokenInput.value.trim(), ui.adminTokenInput.value.trim());
   });
   ui.tokenForget.addEventListener('click', () => {
     ui.tokenInput.value = '';
     ui.publishTokenInput.value = '';
-    useTokens('', '');
+    ui.adminTokenInput.value = '';
+    useTokens('', '', '');
   });
   ui.tokenClose.addEventListener('click', () => closeTokenPanel(true));
   ui.tokenButton.addEventListener('click', () => {
@@ -999,6 +1273,14 @@
     if (ev.key === 'Escape') closeTokenPanel(true);
   });
   ui.olderButton.addEventListener('click', loadOlder);
+  ui.rows.addEventListener('click', onRowAction);
+  ui.rows.addEventListener('keydown', (ev) => {
+    // Escape takes back a question to delete.
+    if (ev.key !== 'Escape') return;
+    const row = ev.target.closest('tr');
+    const e = row && state.facts.get(Number(row.dataset.seq));
+    if (e && e.actions && e.actions.dataset.mode === 'confirm') renderActions(e, 'idle', '').focus();
+  });
   let filterFrame = 0;
   ui.filter.addEventListener('input', () => {
     if (!filterFrame) filterFrame = requestAnimationFrame(() => { filterFrame = 0; applyFilter(); });
@@ -1015,7 +1297,7 @@
     drawChart();
   }, TICK_MS);
 
-  ui.tokenButton.hidden = !state.tokens.read && !state.tokens.publish;
+  syncActions();
   setConnection('connecting');
   drawChart();
   updateListStatus();
