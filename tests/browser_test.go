@@ -351,6 +351,10 @@ func TestDashboardSurvivesRestart(t *testing.T) {
 	p.waitFor(2*time.Second, "the fact posted after the restart", `document.querySelector(`+js(rowSelector(c.Seq))+`)`)
 	p.checkRows(a.Seq, b.Seq, res.Facts[0].Seq, res.Facts[1].Seq, c.Seq)
 	p.waitFor(5*time.Second, "current counters again", counters("5", "1", false))
+	// Nothing was missed: no note that facts are gone.
+	if eval[bool](p, `!!document.getElementById('truncated-note')`) {
+		t.Errorf("the page says facts are gone after a resume that missed none")
+	}
 	p.checkNoErrors(true) // refused connections while the server is down
 }
 
@@ -744,6 +748,9 @@ func TestDashboardDeletesWithAdminToken(t *testing.T) {
 	c := postFact(t, srv.URL, "kept-last")
 	p := openPage(t, browser, srv.URL, 1280)
 	p.waitFor(2*time.Second, "three rows", `document.querySelectorAll('#facts > tr').length === 3`)
+	// Another reader's page, without an admin token, sees deletions live.
+	other := openPage(t, browser, srv.URL, 1280)
+	other.waitFor(2*time.Second, "three rows", `document.querySelectorAll('#facts > tr').length === 3`)
 	if n := eval[int](p, `document.querySelectorAll('#facts button').length`); n != 0 {
 		t.Fatalf("%d buttons in the table without an admin token, want none", n)
 	}
@@ -785,12 +792,25 @@ func TestDashboardDeletesWithAdminToken(t *testing.T) {
 	// The right token: the message goes, and a delete removes the row.
 	useAdminToken(t, p, adminToken)
 	p.waitFor(2*time.Second, "the old message gone", `!document.querySelector(`+js(errSel)+`)`)
-	p.waitFor(5*time.Second, "the counters", counters("3", "1", false))
+	p.waitFor(5*time.Second, "the fact counter", `document.getElementById('fact-count').textContent === '3'`)
 	p.do(chromedp.Click(chromedp.CSS(deleteButton(b.Seq, "delete"))))
 	p.do(chromedp.Click(chromedp.CSS(deleteButton(b.Seq, "confirm"))))
 	p.waitFor(5*time.Second, "the row gone", `!document.querySelector(`+js(rowSelector(b.Seq))+`)`)
 	p.checkRows(a.Seq, c.Seq)
 	p.waitFor(2*time.Second, "the fact counter down by one", `document.getElementById('fact-count').textContent === '2'`)
+	other.waitFor(5*time.Second, "the row gone from the other page", `!document.querySelector(`+js(rowSelector(b.Seq))+`)`)
+	other.checkRows(a.Seq, c.Seq)
+	other.waitFor(5*time.Second, "the other page's fact counter down by one", `document.getElementById('fact-count').textContent === '2'`)
+	// A delete from elsewhere (the API) removes the row from both pages.
+	if code, typ := deleteFact(t, srv.URL, a.ID, "Bearer "+adminToken); code != http.StatusNoContent {
+		t.Fatalf("DELETE through the API = %d %s", code, typ)
+	}
+	for _, q := range []*page{p, other} {
+		q.waitFor(5*time.Second, "the row deleted through the API gone", `!document.querySelector(`+js(rowSelector(a.Seq))+`)`)
+		q.checkRows(c.Seq)
+		q.waitFor(5*time.Second, "the fact counter at one", `document.getElementById('fact-count').textContent === '1'`)
+	}
+	other.checkNoErrors(false)
 	if code := getJSON(t, srv.URL+"/facts/"+b.ID, &struct{}{}); code != http.StatusNotFound {
 		t.Fatalf("GET the deleted fact = %d, want 404", code)
 	}
@@ -828,4 +848,88 @@ func TestDashboardDeletesWithAdminToken(t *testing.T) {
 		}
 		p.checkNoErrors(true)
 	})
+}
+
+// TestDashboardSaysOlderFactsAreGone cuts a page off (the server stops)
+// while more facts are committed than the server keeps, so that when the
+// page resumes, the facts right after the last one it saw are gone. The
+// page must say so in a note by the table, keep the rows it showed, and
+// show the facts kept.
+func TestDashboardSaysOlderFactsAreGone(t *testing.T) {
+	const kept = 5
+	browser := startBrowser(t)
+	cfg := browserConfig(t)
+	cfg.Addr = freePort(t)
+	path := filepath.Join(t.TempDir(), "facts.db")
+	cfg.Store = "bolt:" + path
+	cfg.RetentionFacts = kept
+	srv := startServer(t, cfg)
+	var shown []uint64
+	for i := range 3 {
+		shown = append(shown, postFact(t, srv.URL, "shown-"+itoa(i)).Seq)
+	}
+	p := openPage(t, browser, srv.URL, 1280)
+	p.waitFor(2*time.Second, "the first facts", `document.querySelectorAll('#facts > tr').length === 3`)
+	if eval[bool](p, `!!document.getElementById('truncated-note')`) {
+		t.Fatalf("a fresh page says facts are gone")
+	}
+
+	srv.Stop(t)
+	p.waitFor(5*time.Second, "the indicator to say reconnecting",
+		`document.querySelector('#connection').dataset.state === 'reconnecting'`)
+	// More facts than the server keeps, committed while the page is away,
+	// into the file with the same retention.
+	st, err := bolt.Open(path, store.Options{RetentionFacts: kept})
+	if err != nil {
+		t.Fatalf("open the stopped server's store: %v", err)
+	}
+	drafts := make([]store.Draft, 8)
+	for i := range drafts {
+		drafts[i] = store.Draft{Info: "while away " + itoa(i)}
+	}
+	res, err := st.Append(context.Background(), store.AppendRequest{Drafts: drafts})
+	if err != nil {
+		t.Fatalf("append while down: %v", err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	last := res.Facts[len(res.Facts)-1].Seq
+	first := last - kept + 1 // the oldest fact kept
+	missedFrom := shown[len(shown)-1] + 1
+
+	srv = startServer(t, cfg)
+	if st := keptStatus(t, srv.URL); st.FirstSeq != first {
+		t.Fatalf("/status first_seq = %d, want %d: retention did not apply", st.FirstSeq, first)
+	}
+	p.waitFor(10*time.Second, "the note that older facts are gone", isShown("truncated-note"))
+	note := eval[map[string]string](p, `(n => ({text: n.textContent, region: n.closest('[role=status]')?.id || ''}))(document.getElementById('truncated-note'))`)
+	for _, want := range []string{
+		"Older facts are gone",
+		"removed the facts up to #" + itoa(int(first-1)),
+		"facts #" + itoa(int(missedFrom)) + " to #" + itoa(int(first-1)) + " were never shown",
+	} {
+		if !strings.Contains(note["text"], want) {
+			t.Errorf("note says %q, want it to say %q", note["text"], want)
+		}
+	}
+	if note["region"] != "table-notes" {
+		t.Errorf("the note is in live region %q, want it in #table-notes (role=status)", note["region"])
+	}
+	// The rows shown before stay; the kept facts follow, each once.
+	want := append([]uint64{}, shown...)
+	for seq := first; seq <= last; seq++ {
+		want = append(want, seq)
+	}
+	p.waitFor(5*time.Second, "the kept facts", `document.querySelector(`+js(rowSelector(last))+`)`)
+	p.checkRows(want...)
+	p.waitFor(5*time.Second, "current counters", counters(itoa(kept), "1", false))
+	screenshot(t, p, "dashboard-truncated.png")
+
+	// Facts go on arriving live; the note can be dismissed with the keyboard.
+	next := postFact(t, srv.URL, "after the gap")
+	p.waitFor(2*time.Second, "the next fact", `document.querySelector(`+js(rowSelector(next.Seq))+`)`)
+	p.do(chromedp.Focus(chromedp.CSS("#truncated-note button")), chromedp.KeyEvent(kb.Enter))
+	p.waitFor(2*time.Second, "the note gone", `!document.getElementById('truncated-note')`)
+	p.checkNoErrors(true) // refused connections while the server is down
 }
