@@ -715,13 +715,15 @@
     ui.table.classList.toggle('admin', admin);
     ui.actionsHead.hidden = !admin;
     for (const e of state.facts.values()) {
-      if (admin && !e.actions) addActions(e);
-      // A new token answers a refusal; the old message would mislead.
-      else if (admin && e.actions.dataset.mode === 'idle') renderActions(e, 'idle', '');
-      if (!admin && e.actions) {
+      if (!admin) {
+        if (!e.actions) continue;
         renderActions(e, 'gone', ''); // takes a message away too
         e.actions.remove();
         e.actions = null;
+      } else if (!e.actions) {
+        addActions(e);
+      } else if (e.actions.dataset.mode === 'idle') {
+        renderActions(e, 'idle', ''); // a new token answers a refusal: its message would mislead
       }
     }
   }
