@@ -204,7 +204,7 @@ func Recover(log *slog.Logger) gin.HandlerFunc {
 			if !c.Writer.Written() {
 				SetProblem(c, "internal")
 				c.Data(http.StatusInternalServerError, "application/problem+json",
-					[]byte(`{"type":"urn:factstream:problem:internal","title":"Internal Server Error","status":500,"detail":"internal error; it has been logged"}`))
+					[]byte(`{"type":"urn:factstream:problem:internal","title":"Internal Server Error","status":500,"detail":"internal error; it has been logged"}`+"\n"))
 			}
 			c.Abort()
 		}()
