@@ -53,6 +53,7 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{"Store", []string{"--store=postgres://x"}, nil, "--store"},
 		{"Addr", []string{"--addr=3000"}, nil, "--addr"},
 		{"LogLevel", []string{"--log-level=loud"}, nil, "--log-level"},
+		{"LogLevelNamesTheLevels", []string{"--log-level=verbose"}, nil, "must be debug, info, warn or error"},
 		{"LogFormat", []string{"--log-format=xml"}, nil, "--log-format"},
 		{"FromEnvironment", nil, map[string]string{"FACTSTREAM_SNAPSHOT_MAX": "x"}, "FACTSTREAM_SNAPSHOT_MAX"},
 		{"UnknownFlag", []string{"--colour=red"}, nil, "colour"},

@@ -157,7 +157,21 @@ func (v boolValue) String() string { return strconv.FormatBool(deref(v.p)) }
 // levelValue is a log level: debug, info, warn or error.
 type levelValue struct{ p *slog.Level }
 
-func (v levelValue) Set(s string) error { return v.p.UnmarshalText([]byte(s)) }
+func (v levelValue) Set(s string) error {
+	var l slog.Level
+	// slog also reads offsets such as "info+2"; only the four names are
+	// the setting's documented values, and slog's own message names none.
+	switch strings.ToLower(s) {
+	case "debug", "info", "warn", "error":
+	default:
+		return errors.New("must be debug, info, warn or error")
+	}
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return errors.New("must be debug, info, warn or error")
+	}
+	*v.p = l
+	return nil
+}
 
 func (v levelValue) String() string { return strings.ToLower(deref(v.p).String()) }
 

@@ -83,6 +83,7 @@ type Service struct {
 	log    *slog.Logger
 	hub    *hub.Hub
 	kind   string // of the store, for the logs
+	store  store.Store
 	tls    bool
 	server *http.Server
 	ln     net.Listener
@@ -132,6 +133,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
+	s.store = st
 	s.release = append(s.release, func() {
 		if err := st.Close(); err != nil {
 			log.Error("closing the store", "error", err)
@@ -220,7 +222,7 @@ func (s *Service) Addr() net.Addr { return s.ln.Addr() }
 func (s *Service) Serve(ctx context.Context) error {
 	defer s.Close()
 	cfg, log := s.cfg, s.log
-	log.Info("factstream listening", "addr", s.ln.Addr().String(), "tls", s.tls, "store", s.kind, "instance", cfg.Instance)
+	s.logStartup(ctx)
 	if cfg.OnListen != nil {
 		cfg.OnListen(s.ln.Addr())
 	}

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -312,6 +313,14 @@ func fieldOf(ptr jsontext.Pointer, batch bool) (field string, member bool) {
 func decodeFormDraft(body []byte) ([]store.Draft, error) {
 	if !utf8.Valid(body) {
 		return nil, badRequest("invalid-form", "the body is not valid UTF-8")
+	}
+	// curl -d sends a form Content-Type unless told otherwise; a JSON body
+	// under it would otherwise be refused as an unknown form field named
+	// after the whole body. No form the API accepts starts with { or [.
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
+		detail := "the body looks like JSON but was sent as application/x-www-form-urlencoded: send Content-Type: application/json (curl -H 'Content-Type: application/json')"
+		return nil, &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported-media-type", detail: detail,
+			fields: []store.FieldError{{Field: "Content-Type", Detail: detail}}}
 	}
 	values, err := url.ParseQuery(string(body))
 	if err != nil {

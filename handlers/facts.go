@@ -175,7 +175,8 @@ func handleDelete(log *slog.Logger, facts FactDeleter) gin.HandlerFunc {
 	}
 }
 
-// writeJSON answers with an already encoded JSON body.
+// writeJSON answers with an already encoded JSON body. The newline it
+// adds keeps a shell prompt off the end of the body under curl.
 func writeJSON(c *gin.Context, status int, body []byte) {
-	c.Data(status, "application/json; charset=utf-8", body)
+	c.Data(status, "application/json; charset=utf-8", append(body, '\n'))
 }

@@ -200,6 +200,79 @@ func TestBadRequestsAreRefusedAndStoreNothing(t *testing.T) {
 	}
 }
 
+// curl -d without -H sends a form Content-Type; a JSON body sent that way
+// is told which header to send instead of being read as a form.
+func TestJSONSentAsAFormSaysToSendTheJSONContentType(t *testing.T) {
+	e := newEnv(t, nil)
+	const form = "application/x-www-form-urlencoded"
+	cases := []struct{ name, path, body string }{
+		{"Object", "/fact", `{"info":"x"}`},
+		{"ObjectWithAmpersand", "/fact", `{"info":"fish & chips"}`},
+		{"ObjectWithPercent", "/fact", `{"info":"100%"}`},
+		{"LeadingSpace", "/fact", " \n{\"info\":\"x\"}"},
+		{"Batch", "/facts", `[{"info":"x"}]`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do(t, "POST", tc.path, form, tc.body, nil)
+			if r.status != http.StatusUnsupportedMediaType {
+				t.Fatalf("status = %d, want 415; body %s", r.status, r.body)
+			}
+			if p := decodeProblem(t, r); !strings.Contains(p.Detail, "Content-Type: application/json") || !p.names("Content-Type") {
+				t.Fatalf("problem %+v does not say to send Content-Type: application/json", p.Problem)
+			}
+		})
+	}
+	if got := e.count(t); got != 0 {
+		t.Fatalf("facts stored = %d, want 0", got)
+	}
+	// A real form still publishes.
+	if r := e.do(t, "POST", "/fact", form, "info=%7B+braces+%7D", nil); r.status != http.StatusCreated {
+		t.Fatalf("form post = %d %s", r.status, r.body)
+	}
+}
+
+// Every JSON body ends with a newline, so that a shell prompt after curl
+// starts on a line of its own.
+func TestJSONBodiesEndWithANewline(t *testing.T) {
+	e := newEnv(t, nil)
+	cases := []struct{ name, method, path, ct, body string }{
+		{"Publish", "POST", "/fact", jsonCT, `{"info":"x"}`},
+		{"Batch", "POST", "/facts", jsonCT, `[{"info":"y"}]`},
+		{"List", "GET", "/facts", "", ""},
+		{"Status", "GET", "/status", "", ""},
+		{"Healthz", "GET", "/healthz", "", ""},
+		{"Readyz", "GET", "/readyz", "", ""},
+		{"Problem", "GET", "/facts?limit=0", "", ""},
+		{"NotFound", "GET", "/nowhere", "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do(t, tc.method, tc.path, tc.ct, tc.body, nil)
+			if !strings.Contains(r.header.Get("Content-Type"), "json") {
+				t.Fatalf("Content-Type = %q, want JSON", r.header.Get("Content-Type"))
+			}
+			if !strings.HasSuffix(r.body, "\n") || strings.HasSuffix(r.body, "\n\n") {
+				t.Fatalf("body %q does not end with exactly one newline", r.body)
+			}
+			if !json.Valid([]byte(r.body)) {
+				t.Fatalf("body %q is not JSON", r.body)
+			}
+		})
+	}
+	// A single fact by its id too.
+	var list struct {
+		Facts []struct{ ID string } `json:"facts"`
+	}
+	r := e.do(t, "GET", "/facts", "", "", nil)
+	if err := json.Unmarshal([]byte(r.body), &list); err != nil || len(list.Facts) == 0 {
+		t.Fatalf("list %q: %v", r.body, err)
+	}
+	if r := e.do(t, "GET", "/facts/"+list.Facts[0].ID, "", "", nil); r.status != 200 || !strings.HasSuffix(r.body, "}\n") {
+		t.Fatalf("GET /facts/id = %d %q", r.status, r.body)
+	}
+}
+
 type problem struct {
 	handlers.Problem
 	raw response
@@ -218,6 +291,9 @@ func decodeProblem(tb testing.TB, r response) problem {
 	tb.Helper()
 	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
 		tb.Fatalf("Content-Type = %q, want application/problem+json", ct)
+	}
+	if !strings.HasSuffix(r.body, "}\n") {
+		tb.Fatalf("problem body %q does not end with a newline", r.body)
 	}
 	var p problem
 	if err := json.Unmarshal([]byte(r.body), &p.Problem); err != nil {

@@ -113,7 +113,7 @@ func writeProblem(c *gin.Context, ae *apiError) {
 	if err != nil { // cannot happen for these field types
 		body = []byte(`{"title":"Internal Server Error","status":500}`)
 	}
-	c.Data(ae.status, "application/problem+json", body)
+	c.Data(ae.status, "application/problem+json", append(body, '\n'))
 	c.Abort()
 }
 

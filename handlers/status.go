@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -62,7 +64,7 @@ func handleStatus(log *slog.Logger, facts FactReader, streams Counter, cluster C
 			}
 			clusterClients = &n
 		}
-		c.JSON(http.StatusOK, statusBody{
+		writeValue(c, log, statusBody{
 			ClusterClients: clusterClients,
 			Clients:        streams.Subscribers(),
 			Facts:          st.Count,
@@ -77,7 +79,7 @@ func handleStatus(log *slog.Logger, facts FactReader, streams Counter, cluster C
 }
 
 func handleHealthz(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+	writeJSON(c, http.StatusOK, []byte(`{"status":"ok"}`))
 }
 
 func handleReadyz(log *slog.Logger, p Pinger) gin.HandlerFunc {
@@ -90,6 +92,16 @@ func handleReadyz(log *slog.Logger, p Pinger) gin.HandlerFunc {
 				detail: "the fact store is not reachable", retryAfter: time.Second})
 			return
 		}
-		c.JSON(http.StatusOK, gin.H{"status": "ready"})
+		writeJSON(c, http.StatusOK, []byte(`{"status":"ready"}`))
 	}
+}
+
+// writeValue answers 200 with v encoded as JSON.
+func writeValue(c *gin.Context, log *slog.Logger, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		writeError(c, log, fmt.Errorf("encoding the response: %w", err))
+		return
+	}
+	writeJSON(c, http.StatusOK, body)
 }

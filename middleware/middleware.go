@@ -82,7 +82,7 @@ func AccessLog(log *slog.Logger) gin.HandlerFunc {
 			v.(*deferredLine).started(start) // the stream writes it when it ends
 			return
 		}
-		if !log.Enabled(c.Request.Context(), levelOf(c.Writer.Status())) {
+		if !log.Enabled(c.Request.Context(), levelOf(c.Request.URL.Path, c.Writer.Status())) {
 			return
 		}
 		line := accessLine{log: log, start: start}
@@ -99,12 +99,14 @@ type accessLine struct {
 	log      *slog.Logger
 	start    time.Time
 	attrs    []slog.Attr
+	path     string
 	status   int
 	duration int // index of duration_ms in attrs, set by write
 }
 
 func (l *accessLine) capture(c *gin.Context) {
 	l.status = c.Writer.Status()
+	l.path = c.Request.URL.Path
 	l.attrs = append(l.attrs,
 		slog.String("request_id", RequestIDOf(c)),
 		slog.String("method", c.Request.Method),
@@ -124,14 +126,18 @@ func (l *accessLine) capture(c *gin.Context) {
 
 func (l *accessLine) write(ctx context.Context, end time.Time) {
 	l.attrs[l.duration] = slog.Float64("duration_ms", float64(end.Sub(l.start).Microseconds())/1000)
-	l.log.LogAttrs(ctx, levelOf(l.status), "request", l.attrs...)
+	l.log.LogAttrs(ctx, levelOf(l.path, l.status), "request", l.attrs...)
 }
 
 // levelOf is the level of a request's log line: errors for server
-// failures, info otherwise.
-func levelOf(status int) slog.Level {
-	if status >= http.StatusInternalServerError {
+// failures, debug for health checks that pass (probes ask every few
+// seconds, and would bury everything else), info otherwise.
+func levelOf(path string, status int) slog.Level {
+	switch {
+	case status >= http.StatusInternalServerError:
 		return slog.LevelError
+	case status < http.StatusBadRequest && (path == "/healthz" || path == "/readyz"):
+		return slog.LevelDebug
 	}
 	return slog.LevelInfo
 }
@@ -179,7 +185,7 @@ func (d *deferredLine) finish(eventsSent int, end string) {
 func DeferLog(c *gin.Context, log *slog.Logger) func(eventsSent int, end string) {
 	d := &deferredLine{line: accessLine{log: log}}
 	d.line.capture(c)
-	if !log.Enabled(c.Request.Context(), levelOf(d.line.status)) {
+	if !log.Enabled(c.Request.Context(), levelOf(d.line.path, d.line.status)) {
 		return func(int, string) {}
 	}
 	c.Set(deferredKey, d)
@@ -204,7 +210,7 @@ func Recover(log *slog.Logger) gin.HandlerFunc {
 			if !c.Writer.Written() {
 				SetProblem(c, "internal")
 				c.Data(http.StatusInternalServerError, "application/problem+json",
-					[]byte(`{"type":"urn:factstream:problem:internal","title":"Internal Server Error","status":500,"detail":"internal error; it has been logged"}`))
+					[]byte(`{"type":"urn:factstream:problem:internal","title":"Internal Server Error","status":500,"detail":"internal error; it has been logged"}`+"\n"))
 			}
 			c.Abort()
 		}()

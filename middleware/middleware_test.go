@@ -158,3 +158,43 @@ func onlyLogLine(t *testing.T, buf *bytes.Buffer, want map[string]any) map[strin
 	}
 	return rec
 }
+
+// Probes ask for /healthz and /readyz every few seconds: their passing
+// answers are logged at debug, so that the info log keeps the requests
+// people make; a failing health check still comes out at its level.
+func TestHealthChecksAreLoggedAtDebugUnlessTheyFail(t *testing.T) {
+	cases := []struct {
+		name, path string
+		status     int
+		level      string
+	}{
+		{"Healthz", "/healthz", 200, "DEBUG"},
+		{"Readyz", "/readyz", 200, "DEBUG"},
+		{"ReadyzFailing", "/readyz", 503, "ERROR"},
+		{"HealthzRefused", "/healthz", 429, "INFO"},
+		{"OtherPath", "/facts", 200, "INFO"},
+		{"ServerError", "/facts", 500, "ERROR"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			r := gin.New()
+			r.Use(AccessLog(log))
+			r.GET(tc.path, func(c *gin.Context) { c.Status(tc.status) })
+			r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", tc.path, nil))
+			onlyLogLine(t, &buf, map[string]any{"path": tc.path, "level": tc.level})
+
+			// At info, a passing health check writes nothing.
+			buf.Reset()
+			log = slog.New(slog.NewJSONHandler(&buf, nil))
+			r = gin.New()
+			r.Use(AccessLog(log))
+			r.GET(tc.path, func(c *gin.Context) { c.Status(tc.status) })
+			r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", tc.path, nil))
+			if logged := buf.Len() > 0; logged != (tc.level != "DEBUG") {
+				t.Fatalf("at info level, logged = %v: %q", logged, buf.String())
+			}
+		})
+	}
+}
