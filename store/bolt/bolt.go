@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -72,17 +70,9 @@ type deletion struct {
 // Open opens (creating it and its directory if needed) the bbolt file at
 // path and starts its writer.
 func Open(path string, opts store.Options) (*Store, error) {
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("create directory for bolt file %q: %w", path, err)
-		}
-	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 2 * time.Second})
+	db, err := openFile(path)
 	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("open bolt file %q: locked by another process (a factstream serving it?): %w", path, err)
-		}
-		return nil, fmt.Errorf("open bolt file %q: %w", path, err)
+		return nil, err
 	}
 	b := &Store{
 		db:   db,
