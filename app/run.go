@@ -25,6 +25,7 @@ import (
 	"factstream/hub"
 	"factstream/hub/fanout"
 	"factstream/middleware"
+	"factstream/readiness"
 	"factstream/store"
 	"factstream/takeover"
 )
@@ -145,6 +146,18 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		log.Warn("store not reachable yet; publishes, streams and /readyz answer 503 until it is",
 			"store", kind, "error", err)
 	}
+	ready := readiness.New(st, kind, 0, log)
+	probeCtx, stopProbe := context.WithCancel(context.Background())
+	probeDone := make(chan struct{})
+	go func() {
+		defer close(probeDone)
+		ready.Run(probeCtx)
+	}()
+	// Released before the store closes (release runs in reverse).
+	s.release = append(s.release, func() {
+		stopProbe()
+		<-probeDone
+	})
 	var cluster handlers.ClusterCounter
 	if p, ok := st.(store.Presence); ok {
 		cluster = p
@@ -187,6 +200,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		Stream:   stream,
 		MaxBody:  cfg.MaxBody,
 		Cluster:  cluster,
+		Ready:    ready,
 		Instance: handlers.Instance{ID: cfg.Instance, StoreKind: kind, Version: version(), Started: time.Now()},
 		Access:   cfg.Access,
 		Metrics:  metrics,

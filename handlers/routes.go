@@ -40,6 +40,9 @@ type Deps struct {
 	// Cluster, when set, counts the streams of every instance sharing the
 	// store (for cluster_clients in /status).
 	Cluster ClusterCounter
+	// Ready, when set, tells /readyz whether the store accepts writes,
+	// and learns from every publish.
+	Ready Readiness
 
 	// Access says who may call what, and how often.
 	Access Access
@@ -99,15 +102,19 @@ func Routes(d Deps) http.Handler {
 
 	g := newGuards(d, reject)
 	inFlight := &keysInFlight{}
+	var writer FactWriter = d.Store
+	if d.Ready != nil {
+		writer = observedWriter{d.Store, d.Ready}
+	}
 	r.GET("/events", g.read, handleEvents(d.Logger, d.Hub, d.Store, d.Stream))
-	r.POST("/fact", g.publishing(handlePublish(d.Logger, d.Store, inFlight, d.MaxBody, false))...)
-	r.POST("/facts", g.publishing(handlePublish(d.Logger, d.Store, inFlight, d.MaxBody, true))...)
+	r.POST("/fact", g.publishing(handlePublish(d.Logger, writer, inFlight, d.MaxBody, false))...)
+	r.POST("/facts", g.publishing(handlePublish(d.Logger, writer, inFlight, d.MaxBody, true))...)
 	r.GET("/facts", g.read, handleList(d.Logger, d.Store))
 	r.GET("/facts/:id", g.read, handleGet(d.Logger, d.Store))
 	r.DELETE("/facts/:id", g.admin, handleDelete(d.Logger, d.Store))
 	r.GET("/status", g.read, handleStatus(d.Logger, d.Store, d.Hub, d.Cluster, d.Instance))
 	r.GET("/healthz", handleHealthz)
-	r.GET("/readyz", handleReadyz(d.Logger, d.Store))
+	r.GET("/readyz", handleReadyz(d.Logger, d.Store, d.Ready))
 	registerAdmin(r, d, g.admin)
 	if d.Gatherer != nil {
 		r.GET("/metrics", g.metrics, handleMetrics(d.Logger, d.Gatherer))

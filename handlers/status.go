@@ -3,12 +3,16 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"factstream/readiness"
+	"factstream/store"
 )
 
 // Pinger reports whether the store can serve requests.
@@ -82,14 +86,35 @@ func handleHealthz(c *gin.Context) {
 	writeJSON(c, http.StatusOK, []byte(`{"status":"ok"}`))
 }
 
-func handleReadyz(log *slog.Logger, p Pinger) gin.HandlerFunc {
+// Readiness knows whether the store accepts writes now.
+type Readiness interface {
+	// WriteErr is nil while the store accepts writes, else why not.
+	WriteErr() error
+	// Observe learns from a publish's outcome.
+	Observe(err error)
+}
+
+func handleReadyz(log *slog.Logger, p Pinger, ready Readiness) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
-		if err := p.Ping(ctx); err != nil {
+		detail := ""
+		err := p.Ping(ctx)
+		if err != nil {
+			detail = "the fact store is unreachable"
+		} else if ready != nil {
+			if err = ready.WriteErr(); err != nil {
+				detail = "the fact store refuses writes"
+				var r *readiness.Refusal
+				if errors.As(err, &r) {
+					detail += ": " + r.Cause
+				}
+			}
+		}
+		if err != nil {
 			log.LogAttrs(ctx, slog.LevelWarn, "not ready", slog.String("error", err.Error()))
 			writeError(c, log, &apiError{status: http.StatusServiceUnavailable, code: "not-ready",
-				detail: "the fact store is not reachable", retryAfter: time.Second})
+				detail: detail, retryAfter: time.Second})
 			return
 		}
 		writeJSON(c, http.StatusOK, []byte(`{"status":"ready"}`))
@@ -104,4 +129,16 @@ func writeValue(c *gin.Context, log *slog.Logger, v any) {
 		return
 	}
 	writeJSON(c, http.StatusOK, body)
+}
+
+// observedWriter tells ready the outcome of every append.
+type observedWriter struct {
+	FactWriter
+	ready Readiness
+}
+
+func (w observedWriter) Append(ctx context.Context, req store.AppendRequest) (store.AppendResult, error) {
+	res, err := w.FactWriter.Append(ctx, req)
+	w.ready.Observe(err)
+	return res, err
 }

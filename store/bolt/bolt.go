@@ -38,6 +38,7 @@ const maxGroup = 512
 // commit), so durability does not cost an fsync per request.
 type Store struct {
 	db   *bbolt.DB
+	path string
 	opts store.Options
 	now  func() time.Time
 
@@ -76,6 +77,7 @@ func Open(path string, opts store.Options) (*Store, error) {
 	}
 	b := &Store{
 		db:   db,
+		path: path,
 		opts: opts,
 		now:  opts.Clock(),
 		reqs: make(chan *pending),
@@ -457,4 +459,7 @@ func (b *Store) wrap(op string, err error) error {
 	return fmt.Errorf("%w: %s: %w", store.ErrUnavailable, op, err)
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.WriteProber = (*Store)(nil)
+)

@@ -106,6 +106,7 @@ type redisKeys struct {
 	// deletions: entry per deleted fact with fields id, seq, epoch, read
 	// by every tail loop (see deleteLua)
 	deletions string
+	probe     string // string: written by ProbeWrite, expires by itself
 }
 
 func newRedisKeys(prefix string) redisKeys {
@@ -121,6 +122,7 @@ func newRedisKeys(prefix string) redisKeys {
 		epoch:    tag + "epoch",
 
 		deletions: tag + "deletions",
+		probe:     tag + "probe",
 	}
 }
 
