@@ -19,6 +19,6 @@ func Kind(spec string) (string, error) {
 	case strings.HasPrefix(spec, "redis://"), strings.HasPrefix(spec, "rediss://"):
 		return "redis", nil
 	default:
-		return "", fmt.Errorf("unknown store %q: use memory:, bolt:<path> or redis://host:port/db", spec)
+		return "", fmt.Errorf("unknown store %q: use memory:, bolt:<path> or redis://host:port/db", Redact(spec))
 	}
 }

@@ -174,3 +174,18 @@ func checkOneLine(tb testing.TB, out string, want ...string) {
 		}
 	}
 }
+
+// TestStartupNeverPrintsAStorePassword gives Redis URLs that cannot be used:
+// the line that stops start-up must not show their password.
+func TestStartupNeverPrintsAStorePassword(t *testing.T) {
+	for _, spec := range []string{
+		"redis://:s3cret-pw@127.0.0.1:notaport/0",
+		"redis://app:s3cret-pw@127.0.0.1:6379/0?key_prefix=",
+	} {
+		out := startMustFail(t, t.TempDir(), "--store", spec)
+		checkOneLine(t, out, "xxxxx")
+		if strings.Contains(out, "s3cret-pw") {
+			t.Errorf("the password is printed:\n%s", out)
+		}
+	}
+}

@@ -140,16 +140,18 @@ func Open(url string, opts store.Options) (*Store, error) {
 
 // open is Open with the tail loop's block time, which tests shorten.
 func open(url string, opts store.Options, block time.Duration) (*Store, error) {
+	raw := url
 	url, prefix, err := splitKeyPrefix(url)
 	if err != nil {
-		return nil, fmt.Errorf("open redis store: %w", err)
+		// Not wrapped: the parser's message quotes the URL, password and all.
+		return nil, fmt.Errorf("open redis store: %s", store.RedactError(raw, err))
 	}
 	if prefix != "" {
 		opts.KeyPrefix = prefix
 	}
 	ropts, err := goredis.ParseURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("open redis store: parse url: %w", err)
+		return nil, fmt.Errorf("open redis store: parse url: %s", store.RedactError(raw, err))
 	}
 	tuneRedisOptions(ropts)
 	r := &Store{
