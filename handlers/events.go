@@ -24,10 +24,6 @@ import (
 // {"last_event_id":N,"first_seq":F}, and the catch-up from F follows.
 const TruncatedEvent = "truncated"
 
-// catchUpChunk bounds the facts in one array event of a resume, so a long
-// catch-up is several events, each with the id of its last fact.
-const catchUpChunk = 1000
-
 // Subscriptions is what a stream needs from the hub.
 type Subscriptions interface {
 	Subscribe() (*hub.Subscriber, error)
@@ -188,6 +184,7 @@ type stream struct {
 	facts   FactReader
 	timeout time.Duration
 	buf     []byte
+	data    []byte     // an array's data, encoded before its event
 	cur     sse.Cursor // the last fact sent
 	sent    int        // events written, the snapshot included
 }
@@ -258,55 +255,37 @@ func (s *stream) snapshot(ctx context.Context, head uint64, resume bool, lastID 
 		// return facts committed since head was read, without an id.
 		return s.array(nil, 0)
 	}
-	after := uint64(0)
+	if max == 0 {
+		return s.array(nil, head) // no snapshot: only the position
+	}
 	if head > uint64(max) {
-		after = head - uint64(max)
+		s.cur.Cover(head - uint64(max))
 	}
-	facts, err := s.facts.Range(ctx, after, head, max)
-	if err != nil {
-		return err
-	}
-	return s.array(facts, head)
+	return s.sendRange(ctx, nil, false, head)
 }
 
 // catchUp sends the facts kept after the cursor up to upTo from the store,
-// as array events of at most catchUpChunk facts, the last of them with
-// upTo as its id. Facts in that range may be gone, deleted or removed by
-// retention: their seqs are holes, skipped. When the facts right after the
-// cursor were removed (the oldest fact kept is past them), a truncated
-// event says so first. A resume always gets an array, if empty, to confirm
-// its position; a gap in live events, which the event after it ends,
-// does not.
+// as array events (see sendRange), the last of them with upTo as its id.
+// Facts in that range may be gone, deleted or removed by retention: their
+// seqs are holes, skipped. When the facts right after the cursor were
+// removed (the oldest fact kept is past them), a truncated event says so
+// first. A resume always gets an array, if empty, to confirm its position;
+// a gap in live events, which the event after it ends, does not.
 func (s *stream) catchUp(ctx context.Context, upTo uint64, gap bool) error {
-	first := true
-	for s.cur.Last < upTo {
-		facts, err := s.facts.Range(ctx, s.cur.Last, upTo, catchUpChunk)
-		if err != nil {
-			return err
-		}
-		if first {
-			first = false
-			if len(facts) == 0 || facts[0].Seq > s.cur.Last+1 {
-				if err := s.truncated(ctx, facts, upTo); err != nil {
-					return err
-				}
-			}
-		}
-		if len(facts) == 0 && gap {
-			s.cur.Cover(upTo)
-			return s.flushPending()
-		}
-		// A store returns fewer facts than asked only when no more are
-		// kept up to upTo.
-		id := upTo
-		if len(facts) == catchUpChunk {
-			id = facts[len(facts)-1].Seq
-		}
-		if err := s.array(facts, id); err != nil {
+	page, err := s.facts.Range(ctx, s.cur.Last, upTo, firstPage)
+	if err != nil {
+		return err
+	}
+	if len(page) == 0 || page[0].Seq > s.cur.Last+1 {
+		if err := s.truncated(ctx, page, upTo); err != nil {
 			return err
 		}
 	}
-	return nil
+	if len(page) == 0 && gap {
+		s.cur.Cover(upTo)
+		return s.flushPending()
+	}
+	return s.sendRange(ctx, page, len(page) < firstPage, upTo)
 }
 
 // truncated adds a truncated event to s.buf when facts, the first page of
