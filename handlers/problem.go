@@ -70,6 +70,10 @@ func asAPIError(err error) *apiError {
 	case errors.Is(err, store.ErrIdempotencyMismatch):
 		return &apiError{status: http.StatusUnprocessableEntity, code: "idempotency-key-reused",
 			detail: "this Idempotency-Key was used with a different request body"}
+	case errors.Is(err, store.ErrOutcomeUnknown):
+		return &apiError{status: http.StatusServiceUnavailable, code: "store-unavailable",
+			detail:     "the fact store did not answer in time; the facts may have been stored: retry with the same Idempotency-Key",
+			retryAfter: time.Second}
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrClosed):
 		return &apiError{status: http.StatusServiceUnavailable, code: "store-unavailable",
 			detail: "the fact store is unavailable; nothing was stored, retry later", retryAfter: time.Second}

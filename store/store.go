@@ -181,6 +181,10 @@ var (
 	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request body")
 	// ErrUnavailable means the store cannot take the request now.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrOutcomeUnknown means a write was sent and its answer lost (a
+	// timeout, a dropped connection): it may have been stored. It comes
+	// with ErrUnavailable; a retry with the same idempotency key is safe.
+	ErrOutcomeUnknown = errors.New("the write was sent but not answered; it may have been stored")
 	// ErrClosed means the store has been closed.
 	ErrClosed = errors.New("store closed")
 )

@@ -158,3 +158,67 @@ func TestReadyzTellsWhenRedisIsOutOfMemory(t *testing.T) {
 	redis.Restart()
 	awaitReadyz(t, s.URL, http.StatusOK, "")
 }
+
+// TestPublishTimeoutDuringABusyRedisSaysTheOutcomeIsUnknown keeps Redis busy
+// in a 3-second script: a publish then times out after its call was sent,
+// Redis runs it once the script ends, and the 503 must not say that
+// nothing was stored. Its retry with the same key must not store twice.
+func TestPublishTimeoutDuringABusyRedisSaysTheOutcomeIsUnknown(t *testing.T) {
+	redis := redistest.Start(t)
+	cfg := testConfig(t)
+	cfg.Store = redis.URL()
+	s := startServer(t, cfg)
+	postFact(t, s.URL, "before")
+
+	rdb := goredis.NewClient(&goredis.Options{Addr: redis.Addr(), ReadTimeout: 10 * time.Second})
+	defer rdb.Close()
+	busy := make(chan error, 1)
+	go func() {
+		busy <- rdb.Eval(context.Background(), `
+local t = redis.call('TIME')
+local start = t[1] * 1000000 + t[2]
+repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - start > 3000000
+return 1`, nil).Err()
+	}()
+	time.Sleep(300 * time.Millisecond) // let the script start
+
+	post := func() (int, string) {
+		req, err := http.NewRequest(http.MethodPost, s.URL+"/fact", strings.NewReader(`{"info":"during the script"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", "busy-redis-1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var p struct {
+			Detail string `json:"detail"`
+		}
+		jsonDecode(resp, &p)
+		return resp.StatusCode, p.Detail
+	}
+	code, detail := post()
+	if code != http.StatusServiceUnavailable {
+		t.Fatalf("POST /fact while Redis is busy = %d %q, want 503", code, detail)
+	}
+	if strings.Contains(detail, "nothing was stored") || !strings.Contains(detail, "same Idempotency-Key") {
+		t.Errorf("503 detail %q: want the outcome unknown and a retry with the same Idempotency-Key", detail)
+	}
+	if err := <-busy; err != nil {
+		t.Fatalf("the busy script: %v", err)
+	}
+	eventually(t, 10*time.Second, "the retry to succeed", func() bool {
+		code, _ := post()
+		return code == http.StatusCreated
+	})
+	var st struct {
+		Facts uint64 `json:"facts"`
+	}
+	getJSON(t, s.URL+"/status", &st)
+	if st.Facts != 2 {
+		t.Fatalf("%d facts stored, want 2: the retry stored a second copy or none was stored", st.Facts)
+	}
+}

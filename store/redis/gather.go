@@ -175,6 +175,9 @@ func (r *Store) commit(group []*pending) {
 	}
 	if err != nil {
 		err = r.wrap("append", err)
+		if maybeExecuted(err) {
+			err = fmt.Errorf("%w: %w", store.ErrOutcomeUnknown, err)
+		}
 		for _, p := range sent {
 			p.err, p.replay = err, nil
 		}
