@@ -120,11 +120,11 @@ func settings() []setting {
 			func(c *Config) flag.Value { return stringValue{&c.LogFormat, oneOf("text", "json")} }},
 		{"shutdown-timeout", "10s", "how long shutdown waits for in-flight requests",
 			func(c *Config) flag.Value { return durationValue{&c.ShutdownTimeout, 0} }},
-		{"publish-tokens", "", "comma-separated bearer tokens; when set, POST /fact and POST /facts need one (they also grant reading)",
+		{"publish-tokens", "", "comma-separated bearer tokens of at least 16 characters; when set, POST /fact and POST /facts need one (they also grant reading)",
 			func(c *Config) flag.Value { return listValue{&c.PublishTokens, checkTokens} }},
-		{"subscribe-tokens", "", "comma-separated tokens; when set, /events, /facts, /facts/:id and /status need one (header, access_token query or factstream_token cookie)",
+		{"subscribe-tokens", "", "comma-separated tokens of at least 16 characters; when set, /events, /facts, /facts/:id and /status need one (header, access_token query or factstream_token cookie)",
 			func(c *Config) flag.Value { return listValue{&c.SubscribeTokens, checkTokens} }},
-		{"metrics-token", "", "bearer token that /metrics requires; empty leaves /metrics open",
+		{"metrics-token", "", "bearer token of at least 16 characters that /metrics requires; empty leaves /metrics open",
 			func(c *Config) flag.Value { return stringValue{&c.MetricsToken, checkOptionalToken} }},
 		{"cors-origins", "*", "comma-separated origins (scheme://host[:port]) that browsers may call from, or * for any (then without credentials)",
 			func(c *Config) flag.Value { return listValue{&c.CORSOrigins, checkOrigins} }},
@@ -139,7 +139,7 @@ func settings() []setting {
 		{"retention-age", "0", "how long a fact is kept, as a Go duration such as 720h (0 keeps facts for ever)",
 			func(c *Config) flag.Value { return durationValue{&c.RetentionAge, 0} }},
 		{"admin-tokens", "", "comma-separated bearer tokens (header only, at least 16 characters each) for DELETE /facts/:id, /admin/export and /admin/backup; unset turns administration off (403)",
-			func(c *Config) flag.Value { return listValue{&c.AdminTokens, checkAdminTokens} }},
+			func(c *Config) flag.Value { return listValue{&c.AdminTokens, checkTokens} }},
 		{"tls-cert", "", "PEM certificate file; with tls-key, serve HTTPS and HTTP/2",
 			func(c *Config) flag.Value { return stringValue{&c.TLSCert, checkReadable} }},
 		{"tls-key", "", "PEM private key file of tls-cert",
@@ -172,9 +172,9 @@ func (v named) Set(s string) error {
 	return nil
 }
 
-// minAdminToken is the shortest admin token accepted: one that deletes
-// facts must not be guessable.
-const minAdminToken = 16
+// minToken is the shortest token accepted: a token must not be guessable,
+// least of all one that deletes facts.
+const minToken = 16
 
 // memoryRetention is how many facts the memory: store keeps unless told:
 // without a bound it would grow until the process dies.

@@ -261,26 +261,17 @@ func checkOptionalToken(t string) error {
 	if t == "" {
 		return nil
 	}
-	return checkToken(t)
+	_, err := checkTokens([]string{t})
+	return err
 }
 
 func checkTokens(tokens []string) ([]string, error) {
-	for _, t := range tokens {
+	for i, t := range tokens {
 		if err := checkToken(t); err != nil {
 			return nil, err
 		}
-	}
-	return tokens, nil
-}
-
-// checkAdminTokens accepts tokens of at least minAdminToken characters.
-func checkAdminTokens(tokens []string) ([]string, error) {
-	if _, err := checkTokens(tokens); err != nil {
-		return nil, err
-	}
-	for i, t := range tokens {
-		if len(t) < minAdminToken {
-			return nil, fmt.Errorf("token %d has %d characters: admin tokens need at least %d", i+1, len(t), minAdminToken)
+		if len(t) < minToken {
+			return nil, fmt.Errorf("token %d has %d characters: tokens need at least %d", i+1, len(t), minToken)
 		}
 	}
 	return tokens, nil

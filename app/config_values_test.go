@@ -9,18 +9,18 @@ import (
 
 func TestSecuritySettingsParse(t *testing.T) {
 	cfg, err := Parse([]string{
-		"--publish-tokens=pub-1, pub-2==",
+		"--publish-tokens=pub-1-0123456789, pub-2-0123456789==",
 		"--cors-origins=HTTPS://App.Example/,http://localhost:8080",
 		"--publish-rate=0.5",
 		"--trusted-proxies=10.0.0.0/8,::1,192.0.2.7",
-	}, env(map[string]string{"FACTSTREAM_SUBSCRIBE_TOKENS": "sub/1+x", "FACTSTREAM_METRICS_TOKEN": "m"}), &bytes.Buffer{})
+	}, env(map[string]string{"FACTSTREAM_SUBSCRIBE_TOKENS": "sub/1+x-0123456789", "FACTSTREAM_METRICS_TOKEN": "metrics-0123456789"}), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"pub-1", "pub-2=="}; !slices.Equal(cfg.PublishTokens, want) {
+	if want := []string{"pub-1-0123456789", "pub-2-0123456789=="}; !slices.Equal(cfg.PublishTokens, want) {
 		t.Errorf("publish tokens = %q, want %q", cfg.PublishTokens, want)
 	}
-	if want := []string{"sub/1+x"}; !slices.Equal(cfg.SubscribeTokens, want) || cfg.MetricsToken != "m" {
+	if want := []string{"sub/1+x-0123456789"}; !slices.Equal(cfg.SubscribeTokens, want) || cfg.MetricsToken != "metrics-0123456789" {
 		t.Errorf("subscribe tokens = %q, metrics token %q", cfg.SubscribeTokens, cfg.MetricsToken)
 	}
 	// Browsers send origins in lower case without a trailing slash.
@@ -47,8 +47,8 @@ func TestSecurityDefaultsAreOpen(t *testing.T) {
 // the flag package print, so it must be a valid value of the setting.
 func TestSettingValuesRoundTrip(t *testing.T) {
 	cfg, err := Parse([]string{"--max-body=3MiB", "--publish-rate=2.5", "--publish-burst=4", "--log-level=warn",
-		"--cors-origins=https://a.example,https://b.example", "--trusted-proxies=10.0.0.0/8,::1", "--metrics-token=m"},
-		env(map[string]string{"FACTSTREAM_PUBLISH_TOKENS": "p1,p2"}), &bytes.Buffer{})
+		"--cors-origins=https://a.example,https://b.example", "--trusted-proxies=10.0.0.0/8,::1", "--metrics-token=metrics-0123456789"},
+		env(map[string]string{"FACTSTREAM_PUBLISH_TOKENS": "publish-1-0123456789,publish-2-0123456789"}), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
