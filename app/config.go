@@ -62,7 +62,9 @@ type HTTPOptions struct {
 	Addr              string
 	ReadHeaderTimeout time.Duration
 	// MaxBody is the largest request body accepted.
-	MaxBody         int64
+	MaxBody int64
+	// MaxHeaderBytes is the largest request head accepted (431 beyond).
+	MaxHeaderBytes  int64
 	ShutdownTimeout time.Duration
 	// TLSCert and TLSKey are PEM files; with both, the server speaks
 	// HTTPS and HTTP/2.
@@ -114,6 +116,8 @@ func settings() []setting {
 			func(c *Config) flag.Value { return intValue{p: &c.SnapshotMax, min: 0} }},
 		{"max-body", "64KiB", "largest accepted request body (bytes, or with KiB/MiB)",
 			func(c *Config) flag.Value { return sizeValue{&c.MaxBody} }},
+		{"max-header-bytes", "64KiB", "largest accepted request head, request line and headers (bytes, or with KiB/MiB); a larger one gets 431",
+			func(c *Config) flag.Value { return sizeValue{&c.MaxHeaderBytes} }},
 		{"log-level", "info", "debug, info, warn or error",
 			func(c *Config) flag.Value { return levelValue{&c.LogLevel} }},
 		{"log-format", "text", "text or json",

@@ -211,6 +211,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		// No WriteTimeout: it would cut every stream. Streams set a
 		// deadline per write instead.
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		MaxHeaderBytes:    int(cfg.MaxHeaderBytes),
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		TLSConfig:         tlsConfig,

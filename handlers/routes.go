@@ -99,6 +99,7 @@ func Routes(d Deps) http.Handler {
 	// CORS comes before authentication: a preflight carries no token, and
 	// a browser can read a 401 only if it has CORS headers.
 	r.Use(middleware.CORS(d.Access.CORSOrigins, reject))
+	r.Use(middleware.BodyBounds(d.MaxBody, reject))
 
 	g := newGuards(d, reject)
 	inFlight := &keysInFlight{}

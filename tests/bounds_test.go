@@ -3,6 +3,7 @@ package tests
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -268,3 +269,65 @@ func rss(tb testing.TB, pid int) uint64 {
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// rawExchange sends head (and body) on a new connection and returns the
+// status line of the answer, and whether the server closed the connection
+// after it, all within 3 s.
+func rawExchange(tb testing.TB, addr, request string) (status int, closed bool) {
+	tb.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(conn, request); err != nil {
+		tb.Fatal(err)
+	}
+	r := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		tb.Fatalf("no answer within 3 s: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	_, err = r.ReadByte()
+	return resp.StatusCode, err == io.EOF
+}
+
+// TestRequestBoundsAnswerAtOnce sends requests over a bound: each must be
+// refused at once, before the server reads what the client announced.
+func TestRequestBoundsAnswerAtOnce(t *testing.T) {
+	srv := startServer(t, testConfig(t))
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(`{"info":"compressed"}`))
+	zw.Close()
+	cases := []struct {
+		name    string
+		request string
+		status  int
+	}{
+		{"HugeHead", "GET /facts HTTP/1.1\r\nHost: x\r\nX-Pad: " + strings.Repeat("a", 100<<10) + "\r\n\r\n",
+			http.StatusRequestHeaderFieldsTooLarge},
+		{"DeclaredBodyTooLarge", "POST /fact HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 70000\r\n\r\n{",
+			http.StatusRequestEntityTooLarge},
+		{"Gzip", fmt.Sprintf("POST /fact HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s", gz.Len(), gz.String()),
+			http.StatusUnsupportedMediaType},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, closed := rawExchange(t, srv.Addr, tc.request)
+			if status != tc.status || !closed {
+				t.Fatalf("status %d, connection closed %v; want %d and closed", status, closed, tc.status)
+			}
+		})
+	}
+	var st struct {
+		Facts uint64 `json:"facts"`
+	}
+	getJSON(t, srv.URL+"/status", &st)
+	if st.Facts != 0 {
+		t.Fatalf("%d facts stored by refused requests", st.Facts)
+	}
+}

@@ -34,7 +34,7 @@ func TestHelpListsEverySetting(t *testing.T) {
 		listed[f] = true
 	}
 	for _, want := range []string{
-		"addr", "store", "instance", "heartbeat", "read-header-timeout", "write-timeout", "retry", "max-clients", "client-buffer", "snapshot-max", "max-body",
+		"addr", "store", "instance", "heartbeat", "read-header-timeout", "write-timeout", "retry", "max-clients", "client-buffer", "snapshot-max", "max-body", "max-header-bytes",
 		"log-level", "log-format", "shutdown-timeout",
 		"publish-tokens", "subscribe-tokens", "metrics-token", "admin-tokens", "cors-origins", "publish-rate", "publish-burst",
 		"retention-facts", "retention-age",
@@ -98,11 +98,13 @@ func TestBadValueStopsStartup(t *testing.T) {
 		{"client-buffer", "many", "--client-buffer", nil},
 		{"snapshot-max", "-1", "--snapshot-max", nil},
 		{"max-body", "64KB", "--max-body", nil},
+		{"max-header-bytes", "lots", "--max-header-bytes", nil},
 		{"log-level", "loud", "--log-level", nil},
 		{"log-format", "xml", "--log-format", nil},
 		{"shutdown-timeout", "soon", "--shutdown-timeout", nil},
 		{"publish-tokens", "good,,also-good", "--publish-tokens", nil},
 		{"publish-tokens", "has space", "--publish-tokens", nil},
+		{"publish-tokens", "x", "--publish-tokens", nil},
 		{"subscribe-tokens", "tok;en", "--subscribe-tokens", nil},
 		{"metrics-token", "not a token", "--metrics-token", nil},
 		{"admin-tokens", "a-long-enough-admin-token,,b", "--admin-tokens", nil},
