@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 	"time"
 
@@ -86,6 +87,32 @@ func ImportOrder(prev, next Fact) error {
 		return fmt.Errorf("seq %d does not follow seq %d: seqs must strictly increase", next.Seq, prev.Seq)
 	}
 	return nil
+}
+
+// Checked passes facts on as an import takes them: each one valid, with a
+// seq above the one before. The first fact that is not ends the sequence
+// with its error, so every backend refuses the same input the same way.
+func Checked(facts iter.Seq2[Fact, error]) iter.Seq2[Fact, error] {
+	return func(yield func(Fact, error) bool) {
+		var prev Fact
+		for f, err := range facts {
+			if err == nil {
+				if verr := f.Validate(); verr != nil {
+					err = fmt.Errorf("fact seq %d: %w", f.Seq, verr)
+				} else {
+					err = ImportOrder(prev, f)
+				}
+			}
+			if err != nil {
+				yield(Fact{}, err)
+				return
+			}
+			prev = f
+			if !yield(f, nil) {
+				return
+			}
+		}
+	}
 }
 
 // DuplicateIDError is what an import reports for a fact whose id an

@@ -45,7 +45,6 @@ func (b *Store) Import(ctx context.Context, facts iter.Seq2[store.Fact, error]) 
 }
 
 func (b *Store) importAll(ctx context.Context, facts iter.Seq2[store.Fact, error], wrote *bool) error {
-	var prev store.Fact
 	batch := make([]store.Fact, 0, importBatch)
 	flush := func() error {
 		if len(batch) == 0 {
@@ -66,17 +65,10 @@ func (b *Store) importAll(ctx context.Context, facts iter.Seq2[store.Fact, error
 		batch = batch[:0]
 		return nil
 	}
-	for f, err := range facts {
+	for f, err := range store.Checked(facts) {
 		if err != nil {
 			return err
 		}
-		if err := f.Validate(); err != nil {
-			return fmt.Errorf("fact seq %d: %w", f.Seq, err)
-		}
-		if err := store.ImportOrder(prev, f); err != nil {
-			return err
-		}
-		prev = f
 		batch = append(batch, f)
 		if len(batch) == importBatch {
 			if err := flush(); err != nil {

@@ -24,14 +24,8 @@ func (m *Store) Import(ctx context.Context, facts iter.Seq2[store.Fact, error]) 
 	var all []store.Fact
 	seen := make(map[string]struct{})
 	var prev store.Fact
-	for f, err := range facts {
+	for f, err := range store.Checked(facts) {
 		if err != nil {
-			return err
-		}
-		if err := f.Validate(); err != nil {
-			return fmt.Errorf("fact seq %d: %w", f.Seq, err)
-		}
-		if err := store.ImportOrder(prev, f); err != nil {
 			return err
 		}
 		if f.Seq != prev.Seq+1 {

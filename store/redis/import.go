@@ -110,14 +110,8 @@ func (r *Store) Import(ctx context.Context, facts iter.Seq2[store.Fact, error]) 
 		}
 	}
 	err := func() error {
-		for f, err := range facts {
+		for f, err := range store.Checked(facts) {
 			if err != nil {
-				return err
-			}
-			if err := f.Validate(); err != nil {
-				return fmt.Errorf("fact seq %d: %w", f.Seq, err)
-			}
-			if err := store.ImportOrder(prev, f); err != nil {
 				return err
 			}
 			at := f.CreatedAt.Format(store.TimeLayout)
