@@ -13,14 +13,22 @@
 #   bench/run.sh cluster         # only the cluster scenarios (two instances
 #                                # on one Redis, this build beside the one
 #                                # before it): their section of BENCHMARKS.md
+#   bench/run.sh compare         # S1, S3 and S4 of this build and of
+#                                # BENCH_BASELINE in turns, plus the takeover
+#                                # writer off: their section of BENCHMARKS.md
+#   bench/run.sh compare --report-only   # that section again from the last
+#                                        # compare run's results
 #
 # Environment: BENCH_OUT (work directory, default bench/.out; the bbolt
 # file lives there, so keep it on a real disk), BENCH_PORT (first port,
 # default 18100), BENCH_PROFILE=0 to skip profiling the server during S3,
 # BENCH_WAIT_QUIET=<seconds> to wait up to that long for the machine to be
 # idle first (anything else running, a test suite say, lowers the figures).
-# For "cluster": BENCH_BASELINE, the revision to compare with (default: where
-# this branch left main), and BENCH_CLUSTER_ROUNDS (default 3).
+# For "cluster" and "compare": BENCH_BASELINE, the revision to compare with
+# (default: where this branch left main), and BENCH_CLUSTER_ROUNDS or
+# BENCH_COMPARE_ROUNDS (default 3); for "compare", BENCH_BASELINE_NAME, how
+# the report calls that build (default "the previous build"), and
+# BENCH_COMPARE_TITLE, the title of its section.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -40,11 +48,20 @@ fi
 prepare() {
 	mkdir -p "$out"
 	rm -f "$out"/*.json "$out"/commands.txt "$out"/profile.md "$out"/notes*.md "$out"/run.env
-	printf '# the whole run, from the repository root\nbench/run.sh%s\n' "${*:+ $*}" >"$out/commands.txt"
+	printf '# the whole run, from the repository root\n%sbench/run.sh%s\n' "$(bench_env)" "${*:+ $*}" >"$out/commands.txt"
 	echo "building the server and the load generator"
 	go build -o "$out/factstream" .
 	go build -o "$out/loadgen" ./bench/loadgen
 	ulimit -n "$(ulimit -Hn)"
+}
+
+# bench_env prints the BENCH_ settings of this run as shell assignments,
+# so that the command recorded for BENCHMARKS.md repeats the run exactly.
+bench_env() {
+	local v
+	for v in BENCH_BASELINE BENCH_BASELINE_NAME BENCH_COMPARE_TITLE BENCH_COMPARE_ROUNDS BENCH_CLUSTER_ROUNDS BENCH_WAIT_QUIET BENCH_PROFILE BENCH_PORT; do
+		[ -z "${!v:-}" ] || printf '%s=%q ' "$v" "${!v}"
+	done
 }
 
 server_pid=
@@ -74,13 +91,20 @@ record() {
 # judges no target on them.
 server_flags=()
 
-# start_server NAME STORE: starts a fresh factstream on the next port, with
+# only lists the scenarios (names or kinds) to run; empty runs them all.
+only=()
+
+# server_bin is the build start_server runs: this one, or the baseline in
+# the compare scenarios.
+server_bin=
+
+# start_server NAME STORE: starts a fresh server_bin on the next port, with
 # server_flags; for the store "net/http alone", the generator's floor server
 # instead (net/http answering publishes and doing nothing else).
 start_server() {
 	local name=$1 store=$2
 	port=$((port + 1))
-	local cmd=(taskset -c "$server_cpu" "$out/factstream" --addr "127.0.0.1:$port" --store "$store"
+	local cmd=(taskset -c "$server_cpu" "${server_bin:-$out/factstream}" --addr "127.0.0.1:$port" --store "$store"
 		--log-level warn --max-clients 20000 ${server_flags[@]+"${server_flags[@]}"})
 	if [ "$store" = "net/http alone" ]; then
 		cmd=(taskset -c "$server_cpu" "$out/loadgen" floor -addr "127.0.0.1:$port")
@@ -204,17 +228,19 @@ steal_pct() {
 }
 
 # wait_quiet measures how busy the machine is and, with BENCH_WAIT_QUIET,
-# waits for it to be idle; it sets busy_before and load_before.
+# waits for it to be idle; it sets busy_before, load_before, busy_first
+# (before any wait) and waited (seconds).
 wait_quiet() {
-	load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 	busy_before=$(busy_pct)
-	local waited=0
+	busy_first=$busy_before
+	waited=0
 	while [ "$busy_before" -gt 20 ] && [ "$waited" -lt "${BENCH_WAIT_QUIET:-0}" ]; do
 		echo "run.sh: the machine is ${busy_before}% busy: waiting for it to be idle"
 		sleep 4
 		waited=$((waited + 5))
 		busy_before=$(busy_pct)
 	done
+	load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 	if [ "$busy_before" -gt 20 ]; then
 		echo "run.sh: the machine is already ${busy_before}% busy: the figures will be lower than they should" >&2
 	fi
@@ -559,6 +585,101 @@ cluster_report() {
 		-busy "$busy_desc" -commands "$out/cluster-commands.txt" -notes bench/cluster-analysis.md "${floors[@]}" "${results[@]}"
 	echo "wrote the cluster section of BENCHMARKS.md"
 }
+
+# ---- this build beside an earlier one ----------------------------------
+#
+# S1, S3 and S4 of this build and of BENCH_BASELINE, in turns, scenario by
+# scenario: this build first in odd rounds, the other first in even ones,
+# so that a drift of the host's speed over the minutes reaches both. The
+# takeover writer's off rows run in the same rounds, on this build.
+
+# compare_run BUILD SUFFIX NAME KIND STORE LOADGEN-FLAGS...: one scenario of
+# BUILD (new, base or takeover-off), named NAME-BUILD and SUFFIX.
+compare_run() {
+	local build=$1 suffix=$2 name=$3
+	shift 3
+	server_bin=$out/factstream
+	case $build in
+	base) server_bin=$out/factstream-base ;;
+	takeover-off) server_flags=(--stream-takeover=false) ;;
+	esac
+	[ "${2#bolt:}" = "$2" ] || rm -rf "$out/bolt"
+	scenario "$name-$build$suffix" "$@"
+	rm -rf "$out/bolt"
+	echo "$out/$name-$build$suffix.json" >>"$out/compare-order.txt"
+	server_bin=
+	server_flags=()
+}
+
+run_compare() {
+	local rounds=${BENCH_COMPARE_ROUNDS:-3} round suffix builds b bolt="bolt:${out#"$root"/}/bolt/facts.db"
+	for round in $(seq "$rounds"); do
+		suffix=$(run_suffix "$round")
+		builds=(new base)
+		[ $((round % 2)) -eq 1 ] || builds=(base new)
+		for b in "${builds[@]}"; do
+			compare_run "$b" "$suffix" S1-10000 S1 memory: -subs 10000 -idle 10s
+		done
+		compare_run takeover-off "$suffix" S1-10000 S1 memory: -subs 10000 -idle 10s
+		for b in "${builds[@]}"; do
+			compare_run "$b" "$suffix" S1-19000 S1 memory: -subs 19000 -idle 10s
+		done
+		for b in "${builds[@]}"; do
+			compare_run "$b" "$suffix" S3 S3 memory: -subs 10000 -facts 200 -pubs 4
+		done
+		compare_run takeover-off "$suffix" S3 S3 memory: -subs 10000 -facts 200 -pubs 4
+		for b in "${builds[@]}"; do
+			compare_run "$b" "$suffix" S4-memory S4 memory: -pubs 64 -duration 10s
+		done
+		for b in "${builds[@]}"; do
+			compare_run "$b" "$suffix" S4-bolt S4 "$bolt" -pubs 64 -duration 10s
+		done
+	done
+}
+
+# compare_report writes the comparison's section of BENCHMARKS.md from the
+# results in $out.
+compare_report() {
+	# shellcheck source=/dev/null
+	. "$out/compare.env"
+	local results=() f
+	while read -r f; do
+		results+=("$f")
+	done <"$out/compare-order.txt"
+	"$out/loadgen" compare-report -out BENCHMARKS.md -title "$compare_title" -date "$run_date" -revision "$run_revision" \
+		-baseline "$baseline_desc" -busy "$busy_desc" \
+		-machine "$(nproc --all) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory, $(go version | cut -d' ' -f3-)" \
+		-commands "$out/commands.txt" -notes bench/compare-analysis.md "${results[@]}"
+	echo "wrote the comparison's section of BENCHMARKS.md"
+}
+
+if [ "${1:-}" = compare ]; then
+	# Its own work directory: the results of the full run stay for
+	# --report-only.
+	out=$out/compare
+	rel_out=${out#"$root"/}
+	if [ "${2:-}" != --report-only ]; then
+		prepare compare
+		rm -f "$out/compare-order.txt"
+		build_baseline
+		wait_quiet
+		cpu_before=$(cpu_line)
+		started=$(date +%s)
+		run_compare
+		steal_during=$(steal_pct "$cpu_before" "$(cpu_line)")
+		load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+		busy_after=$(busy_pct)
+		{
+			printf 'run_date=%q\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+			printf 'run_revision=%q\n' "$(server_revision)"
+			printf 'compare_title=%q\n' "${BENCH_COMPARE_TITLE:-This build beside an earlier one}"
+			printf 'baseline_desc=%q\n' "$baseline_rev ($(git log -1 --format=%cd --date=short "$baseline_rev"), ${BENCH_BASELINE_NAME:-the previous build})"
+			printf 'busy_desc=%q\n' "before the run, ${busy_first}% of both cores busy with other work; after waiting ${waited} s (BENCH_WAIT_QUIET=${BENCH_WAIT_QUIET:-0}) still ${busy_before}% (load average $load_before); ${busy_after}% right after the run (load average $load_after, the benchmark's own processes included); ${steal_during}% steal during it; the run took $((($(date +%s) - started + 30) / 60)) min"
+		} >"$out/compare.env"
+	fi
+	compare_report
+	exit 0
+fi
 
 if [ "${1:-}" = cluster ]; then
 	command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || {

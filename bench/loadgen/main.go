@@ -6,8 +6,9 @@
 // event stream), publishers over raw keep-alive connections, and checks
 // that every subscriber received every acknowledged fact exactly once.
 // "loadgen report" turns the results of bench/run.sh into BENCHMARKS.md,
-// and "loadgen cluster-report" those of its cluster scenarios into a
-// section of it;
+// "loadgen cluster-report" those of its cluster scenarios into a section
+// of it, and "loadgen compare-report" those of its comparison of two
+// builds into another;
 // "loadgen calibrate" measures how fast the machine is at the moment;
 // "loadgen floor" serves publishes with net/http alone, for comparison.
 //
@@ -38,7 +39,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: loadgen run|report|cluster-report|calibrate|floor [flags] (-h for the flags)")
+		return errors.New("usage: loadgen run|report|cluster-report|compare-report|calibrate|floor [flags] (-h for the flags)")
 	}
 	switch args[0] {
 	case "run":
@@ -51,8 +52,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return floorCommand(ctx, args[1:])
 	case "cluster-report":
 		return clusterReportCommand(args[1:])
+	case "compare-report":
+		return compareReportCommand(args[1:])
 	default:
-		return fmt.Errorf("unknown command %q: want run, report, cluster-report, calibrate or floor", args[0])
+		return fmt.Errorf("unknown command %q: want run, report, cluster-report, compare-report, calibrate or floor", args[0])
 	}
 }
 

@@ -17,6 +17,9 @@ type reportMeta struct {
 	Date, Machine, Kernel, GoVersion, Revision string
 	Commands, Profile, Notes                   string // contents of files
 	Calibrations                               []Calibration
+	// Compare is the section of a bench/run.sh compare run, markers
+	// included, kept from the file the report replaces.
+	Compare string
 }
 
 func reportCommand(args []string) error {
@@ -58,15 +61,16 @@ func reportCommand(args []string) error {
 	if err != nil {
 		return err
 	}
-	var b strings.Builder
-	writeReport(&b, m, results)
-	// The cluster scenarios run apart (bench/run.sh cluster): keep their
-	// section.
+	// The cluster scenarios and the comparison with an earlier build run
+	// apart (bench/run.sh cluster, compare): keep their sections.
 	old, err := os.ReadFile(out)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("read %s: %w", out, err)
 	}
-	if sec := clusterSection(string(old)); sec != "" {
+	m.Compare = compareMarks.of(string(old))
+	var b strings.Builder
+	writeReport(&b, m, results)
+	if sec := clusterMarks.of(string(old)); sec != "" {
 		b.WriteString("\n" + sec)
 	}
 	if err := os.WriteFile(out, []byte(b.String()), 0o644); err != nil {
@@ -135,6 +139,9 @@ func writeReport(w io.Writer, m reportMeta, results []*Result) {
 	fmt.Fprintf(w, "| | |\n| --- | --- |\n| date | %s |\n| machine | %s |\n| kernel | %s |\n| Go | %s |\n| server revision | %s |\n\n",
 		m.Date, m.Machine, m.Kernel, m.GoVersion, m.Revision)
 	writeTargets(w, results, m.Calibrations)
+	if m.Compare != "" {
+		fmt.Fprintf(w, "%s\n", m.Compare)
+	}
 	for _, kind := range []string{"S1", "S2", "S2L", "S3", "S4"} {
 		var rs []*Result
 		for _, r := range results {

@@ -83,36 +83,64 @@ func clusterReportCommand(args []string) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("read %s: %w", out, err)
 	}
-	if err := os.WriteFile(out, []byte(spliceSection(string(old), b.String())), 0o644); err != nil {
+	if err := os.WriteFile(out, []byte(clusterMarks.splice(string(old), b.String())), 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return nil
 }
 
-// spliceSection puts section between the cluster markers of doc, in place
-// of what was there, or at the end when doc has none.
-func spliceSection(doc, section string) string {
-	section = clusterBegin + "\n" + strings.TrimSpace(section) + "\n" + clusterEnd + "\n"
-	i := strings.Index(doc, clusterBegin)
-	j := strings.Index(doc, clusterEnd)
-	if i < 0 || j < i {
-		if doc != "" && !strings.HasSuffix(doc, "\n\n") {
-			doc = strings.TrimRight(doc, "\n") + "\n\n"
-		}
-		return doc + section
+// marked is a section of BENCHMARKS.md between two marker lines: one mode
+// of bench/run.sh writes it, and the others keep it as it is.
+type marked struct{ begin, end string }
+
+var (
+	clusterMarks = marked{clusterBegin, clusterEnd}
+	compareMarks = marked{compareBegin, compareEnd}
+)
+
+// splice puts section between the markers in doc, in place of what was
+// there; when doc has none, before the first line that starts with one of
+// before, else at the end.
+func (m marked) splice(doc, section string, before ...string) string {
+	section = m.begin + "\n" + strings.TrimSpace(section) + "\n" + m.end + "\n"
+	i := strings.Index(doc, m.begin)
+	j := strings.Index(doc, m.end)
+	if i >= 0 && j > i {
+		return doc[:i] + section + strings.TrimPrefix(doc[j+len(m.end):], "\n")
 	}
-	return doc[:i] + section + strings.TrimPrefix(doc[j+len(clusterEnd):], "\n")
+	if k := lineStarting(doc, before); k >= 0 {
+		return doc[:k] + section + "\n" + doc[k:]
+	}
+	if doc != "" && !strings.HasSuffix(doc, "\n\n") {
+		doc = strings.TrimRight(doc, "\n") + "\n\n"
+	}
+	return doc + section
 }
 
-// clusterSection returns the cluster section of a BENCHMARKS.md, markers
-// included, or "" when it has none; the full report keeps it.
-func clusterSection(doc string) string {
-	i := strings.Index(doc, clusterBegin)
-	j := strings.Index(doc, clusterEnd)
+// lineStarting is the offset of the first line of doc that starts with
+// one of prefixes, or -1.
+func lineStarting(doc string, prefixes []string) int {
+	off := 0
+	for line := range strings.SplitAfterSeq(doc, "\n") {
+		for _, p := range prefixes {
+			if strings.HasPrefix(line, p) {
+				return off
+			}
+		}
+		off += len(line)
+	}
+	return -1
+}
+
+// of returns the section of doc, markers included, or "" when it has
+// none.
+func (m marked) of(doc string) string {
+	i := strings.Index(doc, m.begin)
+	j := strings.Index(doc, m.end)
 	if i < 0 || j < i {
 		return ""
 	}
-	return doc[i:j+len(clusterEnd)] + "\n"
+	return doc[i:j+len(m.end)] + "\n"
 }
 
 func readRedisFloor(name, path string) (redisFloor, error) {

@@ -17,12 +17,12 @@ func TestSpliceSectionKeepsTheRest(t *testing.T) {
 		{"replaces the old one", "# B\n\n" + sec("old") + "\n## After\n", "# B\n\n" + sec("new") + "\n## After\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := spliceSection(tc.doc, "new\n")
+			got := clusterMarks.splice(tc.doc, "new\n")
 			if got != tc.want {
-				t.Fatalf("spliceSection = %q, want %q", got, tc.want)
+				t.Fatalf("splice = %q, want %q", got, tc.want)
 			}
-			if s := clusterSection(got); s != sec("new") {
-				t.Fatalf("clusterSection = %q, want the new section", s)
+			if s := clusterMarks.of(got); s != sec("new") {
+				t.Fatalf("of = %q, want the new section", s)
 			}
 		})
 	}
