@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"factstream/middleware"
+	"factstream/openapi"
 	"factstream/web"
 )
 
@@ -120,6 +121,7 @@ func Routes(d Deps) http.Handler {
 	if d.Gatherer != nil {
 		r.GET("/metrics", g.metrics, handleMetrics(d.Logger, d.Gatherer))
 	}
+	r.GET("/openapi.json", gin.WrapH(openapi.Handler(d.Instance.Version)))
 	web.Register(r)
 
 	r.NoRoute(func(c *gin.Context) {
