@@ -498,6 +498,8 @@ func checkOpenServer(t *testing.T, spec *apiSpec, base string) {
 			header: header("Content-Type", "application/json", "Idempotency-Key", strings.Repeat("k", 256))},
 		{name: "TooLarge", method: "POST", path: "/fact", header: jsonBody, body: huge, status: 413, problem: "body-too-large", invalid: true},
 		{name: "TextPlain", method: "POST", path: "/fact", header: header("Content-Type", "text/plain"), body: "x", status: 415, problem: "unsupported-media-type", invalid: true},
+		{name: "EncodedBody", method: "POST", path: "/fact", header: header("Content-Type", "application/json", "Content-Encoding", "gzip"), body: `{"info":"x"}`,
+			status: 415, problem: "unsupported-encoding", invalid: true},
 		{name: "NoContentType", method: "POST", path: "/facts", body: `{"info":"x"}`, status: 415, problem: "unsupported-media-type", invalid: true},
 
 		{name: "List", method: "GET", path: "/facts", status: 200},
