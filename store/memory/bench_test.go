@@ -1,25 +1,13 @@
 package memory
 
 import (
-	"context"
 	"testing"
 
 	"factstream/store"
+	"factstream/store/storetest"
 )
 
-// BenchmarkAppend measures concurrent single-fact appends, the shape of
-// many clients publishing at once.
+// BenchmarkAppend measures concurrent single-fact appends.
 func BenchmarkAppend(b *testing.B) {
-	s := New(store.Options{})
-	req := store.AppendRequest{Drafts: []store.Draft{{Info: "A fact of ordinary length, about eighty characters long, give or take."}}}
-	b.SetParallelism(32)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := s.Append(context.Background(), req); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	storetest.BenchAppend(b, New(store.Options{}))
 }
