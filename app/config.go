@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"factstream/handlers"
+	"factstream/store"
 )
 
 // Config is the whole configuration. Parse fills it from flags and
@@ -38,9 +39,11 @@ type Config struct {
 	handlers.StreamOptions
 	// Who may call what, and how often.
 	handlers.Access
-	// The hub: most concurrent streams, and events each may have queued.
-	MaxClients   int
-	ClientBuffer int
+	// The hub: most concurrent streams, of them from one client address
+	// (0: no bound), and events each may have queued.
+	MaxClients      int
+	MaxStreamsPerIP int
+	ClientBuffer    int
 	// StreamTakeover lets the takeover writer serve plain HTTP/1.1 streams
 	// from one goroutine for all; off, every stream keeps its own.
 	StreamTakeover bool
@@ -61,6 +64,9 @@ type Config struct {
 type HTTPOptions struct {
 	Addr              string
 	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds the arrival of a request body (408 beyond); it
+	// never applies to a stream, which sends no body.
+	ReadTimeout time.Duration
 	// MaxBody is the largest request body accepted.
 	MaxBody int64
 	// MaxHeaderBytes is the largest request head accepted (431 beyond).
@@ -106,10 +112,14 @@ func settings() []setting {
 			func(c *Config) flag.Value { return durationValue{&c.Retry, time.Millisecond} }},
 		{"read-header-timeout", "10s", "how long a client may take to send its request head (bounds idle and slowloris connections)",
 			func(c *Config) flag.Value { return durationValue{&c.ReadHeaderTimeout, 100 * time.Millisecond} }},
-		{"write-timeout", "10s", "deadline of each write to a stream client; a client that takes longer is dropped",
+		{"read-timeout", "30s", "how long a request body may take to arrive in full; beyond, 408 and the connection is closed (never applies to streams)",
+			func(c *Config) flag.Value { return durationValue{&c.ReadTimeout, 100 * time.Millisecond} }},
+		{"write-timeout", "10s", "how long a client may take to receive an answer, and each write to a stream; a client that takes longer is cut",
 			func(c *Config) flag.Value { return durationValue{&c.WriteTimeout, 100 * time.Millisecond} }},
 		{"max-clients", "10000", "most concurrent streams on this instance",
 			func(c *Config) flag.Value { return intValue{p: &c.MaxClients, min: 1} }},
+		{"max-streams-per-ip", "0", "most concurrent streams from one client address (IPv6: one /64; trusted-proxies honoured); beyond, 429 (0 turns the bound off)",
+			func(c *Config) flag.Value { return intValue{p: &c.MaxStreamsPerIP, min: 0} }},
 		{"client-buffer", "1024", "events a stream may have queued before it is dropped as too slow",
 			func(c *Config) flag.Value { return intValue{p: &c.ClientBuffer, min: 1} }},
 		{"snapshot-max", "10000", "most facts in the snapshot of a connection without Last-Event-ID",
@@ -165,15 +175,46 @@ func envName(flagName string) string {
 type named struct {
 	flag.Value
 	name    string
+	secret  secrecy
 	refused *error
 }
 
-func (v named) Set(s string) error {
-	if err := v.Value.Set(s); err != nil {
-		*v.refused = fmt.Errorf("invalid value %q for --%s (%s): %v", s, v.name, envName(v.name), err)
-		return *v.refused
+// secrecy is how much of a refused value an error may quote.
+type secrecy int
+
+const (
+	public   secrecy = iota // all of it
+	password                // all but the password of a URL in it
+	whole                   // none of it
+)
+
+// secretOf says what an error may print of a refused value of a setting:
+// tokens and passwords never reach a log or a terminal.
+func secretOf(setting string) secrecy {
+	switch {
+	case setting == "store":
+		return password
+	case strings.HasSuffix(setting, "-token"), strings.HasSuffix(setting, "-tokens"):
+		return whole
 	}
-	return nil
+	return public
+}
+
+func (v named) Set(s string) error {
+	err := v.Value.Set(s)
+	if err == nil {
+		return nil
+	}
+	setting := fmt.Sprintf("--%s (%s)", v.name, envName(v.name))
+	switch v.secret {
+	case whole: // the token checks never quote the token
+		*v.refused = fmt.Errorf("invalid value for %s: %v", setting, err)
+	case password:
+		*v.refused = fmt.Errorf("invalid value %q for %s: %s", store.Redact(s), setting, store.RedactError(s, err))
+	default:
+		*v.refused = fmt.Errorf("invalid value %q for %s: %v", s, setting, err)
+	}
+	return *v.refused
 }
 
 // minToken is the shortest token accepted: a token must not be guessable,
@@ -219,7 +260,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	var refused error
 	values := make([]named, len(all))
 	for i, s := range all {
-		values[i] = named{s.value(&c), s.name, &refused}
+		values[i] = named{s.value(&c), s.name, secretOf(s.name), &refused}
 		fs.Var(values[i], s.name, s.usage)
 	}
 	// One pass over the environment, through the values the flags set:

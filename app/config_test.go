@@ -79,6 +79,33 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 	}
 }
 
+// A refused token or store URL is named, never printed: the error line
+// reaches logs and terminals.
+func TestBadValuesKeepSecrets(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		env    map[string]string
+		secret string
+	}{
+		{"ShortToken", []string{"--publish-tokens=tiny-secret"}, nil, "tiny-secret"},
+		{"BadTokenCharacter", nil, map[string]string{"FACTSTREAM_ADMIN_TOKENS": "long-enough-but-has-a-space here"}, "has-a-space"},
+		{"MetricsToken", []string{"--metrics-token=s3cret"}, nil, "s3cret"},
+		{"MistypedRedisURL", []string{"--store=redis:/app:hunter2hunter2@redis.internal:6379/0"}, nil, "hunter2hunter2"},
+		{"UnknownScheme", []string{"--store=rediss:app:hunter2hunter2@redis.internal"}, nil, "hunter2hunter2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(tc.args, env(tc.env), &bytes.Buffer{})
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if strings.Contains(err.Error(), tc.secret) {
+				t.Fatalf("the error prints the secret: %q", err)
+			}
+		})
+	}
+}
+
 func TestHelpListsEverySetting(t *testing.T) {
 	var out bytes.Buffer
 	_, err := Parse([]string{"-h"}, env(nil), &out)

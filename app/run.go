@@ -117,7 +117,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		}
 	}()
 
-	h := hub.New(hub.Options{Buffer: cfg.ClientBuffer, MaxSubscribers: cfg.MaxClients})
+	h := hub.New(hub.Options{Buffer: cfg.ClientBuffer, MaxSubscribers: cfg.MaxClients, MaxPerClient: cfg.MaxStreamsPerIP})
 	s.hub = h
 	s.release = append(s.release, h.Close)
 	fan := fanout.New(h, log)
@@ -194,17 +194,18 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	}
 
 	routes := handlers.Routes(handlers.Deps{
-		Logger:   log,
-		Store:    st,
-		Hub:      h,
-		Stream:   stream,
-		MaxBody:  cfg.MaxBody,
-		Cluster:  cluster,
-		Ready:    ready,
-		Instance: handlers.Instance{ID: cfg.Instance, StoreKind: kind, Version: version(), Started: time.Now()},
-		Access:   cfg.Access,
-		Metrics:  metrics,
-		Gatherer: reg,
+		Logger:      log,
+		Store:       st,
+		Hub:         h,
+		Stream:      stream,
+		MaxBody:     cfg.MaxBody,
+		ReadTimeout: cfg.ReadTimeout,
+		Cluster:     cluster,
+		Ready:       ready,
+		Instance:    handlers.Instance{ID: cfg.Instance, StoreKind: kind, Version: version(), Started: time.Now()},
+		Access:      cfg.Access,
+		Metrics:     metrics,
+		Gatherer:    reg,
 	})
 	s.server = &http.Server{
 		Handler: routes,

@@ -2,7 +2,7 @@
 # Runs factstream's benchmark end to end and writes BENCHMARKS.md.
 #
 # It builds the server and the load generator (bench/loadgen), then runs
-# every scenario of issue 6 against a freshly started server on a loopback
+# every scenario (S1 to S4) against a freshly started server on a loopback
 # port: the server pinned to CPU 0, the generator to CPU 1. Each scenario
 # is bounded in time; the whole run takes about eight minutes.
 #
@@ -416,7 +416,7 @@ write_report() {
 	"$out/loadgen" report -out BENCHMARKS.md -date "$run_date" -revision "$run_revision" \
 		-machine "$(nproc --all) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory" \
 		-kernel "$(uname -r)" -go "$(go version | cut -d' ' -f3-)" \
-		-commands "$out/commands.txt" -profile "$out/profile.md" -notes "$out/notes.md" \
+		-summary bench/summary.md -commands "$out/commands.txt" -profile "$out/profile.md" -notes "$out/notes.md" \
 		-calibration "$out/calibration-before.json" -calibration "$out/calibration-after.json" \
 		"${results[@]}"
 	echo "wrote BENCHMARKS.md"
@@ -450,9 +450,12 @@ stop_cluster() {
 
 # free_port prints a loopback TCP port nothing listens on.
 free_port() {
-	local p
+	local p low
+	# Below the kernel's range of ephemeral ports, which the load
+	# generator's thousands of connections draw from.
+	read -r low _ </proc/sys/net/ipv4/ip_local_port_range
 	while :; do
-		p=$((20000 + RANDOM % 30000))
+		p=$((10000 + RANDOM % (low - 10000)))
 		if ! ss -Htln "sport = :$p" | grep -q .; then
 			echo "$p"
 			return
@@ -465,15 +468,28 @@ start_redis() {
 	local fsync=$1 dir="$out/redis"
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	redis_port=$(free_port)
-	local cmd=(taskset -c "$gen_cpu" redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$dir"
-		--appendonly yes --appendfsync "$fsync" --save '' --auto-aof-rewrite-percentage 0)
-	record "redis ($fsync)" "${cmd[@]}"
-	"${cmd[@]}" >"$dir/redis.log" 2>&1 &
-	cluster_pids+=($!)
-	for _ in $(seq 100); do
-		[ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] && return 0
-		sleep 0.05
+	local attempt pid cmd
+	# The free port may be taken before redis-server binds it (by an
+	# outgoing connection of the previous run, say): try another.
+	for attempt in 1 2 3 4 5; do
+		redis_port=$(free_port)
+		cmd=(taskset -c "$gen_cpu" redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$dir"
+			--appendonly yes --appendfsync "$fsync" --save '' --auto-aof-rewrite-percentage 0)
+		"${cmd[@]}" >"$dir/redis.log" 2>&1 &
+		pid=$!
+		for _ in $(seq 100); do
+			if [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ]; then
+				record "redis ($fsync)" "${cmd[@]}"
+				cluster_pids+=("$pid")
+				return 0
+			fi
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		grep -q "Address already in use" "$dir/redis.log" || break
+		echo "run.sh: port $redis_port was taken (attempt $attempt), trying another" >&2
 	done
 	echo "run.sh: redis-server did not start:" >&2
 	cat "$dir/redis.log" >&2

@@ -18,6 +18,7 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
+	"factstream/middleware"
 	"factstream/store"
 )
 
@@ -62,7 +63,8 @@ func readFactRequest(c *gin.Context, maxBody int64, allowBatch bool) (factReques
 	body, err := readBody(c.Writer, c.Request, maxBody)
 	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		var tooSlow *middleware.BodyTimeoutError
+		if errors.As(err, &tooBig) || errors.As(err, &tooSlow) {
 			return factRequest{}, err
 		}
 		return factRequest{}, badRequest("unreadable-body", "could not read the request body")

@@ -26,7 +26,9 @@ const TruncatedEvent = "truncated"
 
 // Subscriptions is what a stream needs from the hub.
 type Subscriptions interface {
-	Subscribe() (*hub.Subscriber, error)
+	// Subscribe registers a stream of client (middleware.ClientKey), so
+	// that a bound on the streams of one client can hold.
+	Subscribe(client string) (*hub.Subscriber, error)
 }
 
 // Takeover is what a stream needs from the takeover writer, which writes
@@ -76,7 +78,7 @@ func handleEvents(log *slog.Logger, subs Subscriptions, facts FactReader, o Stre
 		}
 		// Subscribe before reading the store: anything committed after the
 		// read below is then certain to arrive through the queue.
-		sub, err := subs.Subscribe()
+		sub, err := subs.Subscribe(middleware.ClientKey(c))
 		if err != nil {
 			writeError(c, log, err)
 			return

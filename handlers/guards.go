@@ -30,17 +30,20 @@ func newGuards(d Deps, reject middleware.Reject) guards {
 		// single token for both.
 		readers = middleware.NewTokens(a.SubscribeTokens, a.PublishTokens)
 	}
+	// Wrong tokens anywhere draw from one bucket per client, so guessing
+	// is as slow on the read endpoints as on the publish ones.
+	failures := middleware.NewAuthFailures(a.PublishRate)
 	g := guards{
-		read: middleware.RequireToken(readers, middleware.FromHeader|middleware.FromQuery|middleware.FromCookie, reject),
+		read: middleware.RequireToken(readers, middleware.FromHeader|middleware.FromQuery|middleware.FromCookie, failures, reject),
 		// The rate limit comes first: it is per address, so it also slows
 		// down anyone guessing tokens. Publishing takes the header only: a
 		// cookie would ride along with a forged cross-site form post.
 		publish: []gin.HandlerFunc{
 			middleware.NewRateLimit(a.PublishRate, a.PublishBurst, reject).Handler(),
-			middleware.RequireToken(middleware.NewTokens(a.PublishTokens), middleware.FromHeader, reject),
+			middleware.RequireToken(middleware.NewTokens(a.PublishTokens), middleware.FromHeader, failures, reject),
 		},
-		metrics: middleware.RequireToken(middleware.NewTokens(nonEmpty(a.MetricsToken)), middleware.FromHeader, reject),
-		admin:   adminGuard(a.AdminTokens, reject),
+		metrics: middleware.RequireToken(middleware.NewTokens(nonEmpty(a.MetricsToken)), middleware.FromHeader, failures, reject),
+		admin:   adminGuard(a.AdminTokens, failures, reject),
 	}
 	if d.Metrics != nil {
 		// Last, so that only the handler's own work is timed.
@@ -52,14 +55,14 @@ func newGuards(d Deps, reject middleware.Reject) guards {
 // adminGuard requires one of tokens in the Authorization header. Without
 // tokens nobody may administer: an open delete endpoint is never what an
 // operator who set nothing meant.
-func adminGuard(tokens []string, reject middleware.Reject) gin.HandlerFunc {
+func adminGuard(tokens []string, failures *middleware.AuthFailures, reject middleware.Reject) gin.HandlerFunc {
 	if len(tokens) == 0 {
 		return func(c *gin.Context) {
 			reject(c, middleware.Rejection{Status: http.StatusForbidden, Code: "admin-disabled",
 				Detail: "administration is off on this server: set admin_tokens to turn it on"})
 		}
 	}
-	return middleware.RequireToken(middleware.NewTokens(tokens), middleware.FromHeader, reject)
+	return middleware.RequireToken(middleware.NewTokens(tokens), middleware.FromHeader, failures, reject)
 }
 
 // publishing returns the publish guards followed by h, in a slice of its

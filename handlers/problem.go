@@ -58,9 +58,12 @@ func problemType(code string) string { return "urn:factstream:problem:" + code }
 func asAPIError(err error) *apiError {
 	var ae *apiError
 	var tooBig *http.MaxBytesError
+	var tooSlow *middleware.BodyTimeoutError
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &tooSlow):
+		return &apiError{status: http.StatusRequestTimeout, code: "request-timeout", detail: tooSlow.Error()}
 	case errors.As(err, &tooBig):
 		detail := fmt.Sprintf("the request body exceeds %d bytes", tooBig.Limit)
 		return &apiError{status: http.StatusRequestEntityTooLarge, code: "body-too-large", detail: detail,
@@ -80,6 +83,9 @@ func asAPIError(err error) *apiError {
 	case errors.Is(err, hub.ErrFull):
 		return &apiError{status: http.StatusServiceUnavailable, code: "too-many-streams",
 			detail: "this instance serves its maximum number of streams", retryAfter: 5 * time.Second}
+	case errors.Is(err, hub.ErrClientFull):
+		return &apiError{status: http.StatusTooManyRequests, code: "too-many-client-streams",
+			detail: "this address has its maximum number of streams open here; close one or retry later", retryAfter: 5 * time.Second}
 	case errors.Is(err, hub.ErrClosed):
 		return &apiError{status: http.StatusServiceUnavailable, code: "shutting-down",
 			detail: "this instance is shutting down", retryAfter: time.Second}
@@ -97,6 +103,11 @@ func writeError(c *gin.Context, log *slog.Logger, err error) {
 		log.LogAttrs(c.Request.Context(), slog.LevelError, "request failed",
 			slog.String("request_id", middleware.RequestIDOf(c)),
 			slog.Int("status", ae.status), slog.String("error", err.Error()))
+	}
+	if ae.status == http.StatusRequestTimeout {
+		// The rest of the body may still be on its way: nothing else can
+		// be read from this connection.
+		c.Header("Connection", "close")
 	}
 	if ae.retryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(int((ae.retryAfter+time.Second-1)/time.Second)))

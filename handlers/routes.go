@@ -6,6 +6,8 @@ package handlers
 import (
 	"log/slog"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,12 +34,15 @@ type Hub interface {
 
 // Deps are the routes' dependencies and settings.
 type Deps struct {
-	Logger   *slog.Logger
-	Store    Store
-	Hub      Hub
-	Stream   StreamOptions
-	MaxBody  int64
-	Instance Instance
+	Logger  *slog.Logger
+	Store   Store
+	Hub     Hub
+	Stream  StreamOptions
+	MaxBody int64
+	// ReadTimeout bounds the arrival of a request body (408 beyond);
+	// Stream.WriteTimeout bounds the taking of every answer.
+	ReadTimeout time.Duration
+	Instance    Instance
 	// Cluster, when set, counts the streams of every instance sharing the
 	// store (for cluster_clients in /status).
 	Cluster ClusterCounter
@@ -84,6 +89,10 @@ type Access struct {
 func Routes(d Deps) http.Handler {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// gin's own trailing-slash redirect answers before any middleware
+	// runs (no request id, security headers or log line) and believes
+	// X-Forwarded-Prefix from anyone; NoRoute below redirects instead.
+	r.RedirectTrailingSlash = false
 	// Until a proxy is trusted explicitly, X-Forwarded-For is a client
 	// claim, not an address.
 	if err := r.SetTrustedProxies(d.Access.TrustedProxies); err != nil {
@@ -100,7 +109,7 @@ func Routes(d Deps) http.Handler {
 	// CORS comes before authentication: a preflight carries no token, and
 	// a browser can read a 401 only if it has CORS headers.
 	r.Use(middleware.CORS(d.Access.CORSOrigins, reject))
-	r.Use(middleware.BodyBounds(d.MaxBody, reject))
+	r.Use(middleware.BodyBounds(d.MaxBody, reject), middleware.Deadlines(d.ReadTimeout, d.Stream.WriteTimeout))
 
 	g := newGuards(d, reject)
 	inFlight := &keysInFlight{}
@@ -124,7 +133,12 @@ func Routes(d Deps) http.Handler {
 	r.GET("/openapi.json", gin.WrapH(openapi.Handler(d.Instance.Version)))
 	web.Register(r)
 
+	routes := r.Routes()
 	r.NoRoute(func(c *gin.Context) {
+		if to, ok := slashTwin(routes, c.Request.Method, c.Request.URL.Path); ok {
+			redirect(c, to)
+			return
+		}
 		writeError(c, d.Logger, &apiError{status: http.StatusNotFound, code: "not-found", detail: "no such endpoint"})
 	})
 	r.NoMethod(func(c *gin.Context) {
@@ -132,4 +146,60 @@ func Routes(d Deps) http.Handler {
 			detail: c.Request.Method + " is not allowed here"})
 	})
 	return r
+}
+
+// slashTwin returns path with its trailing slash added or removed when
+// that names a route of method: /status/ for /status, say.
+func slashTwin(routes gin.RoutesInfo, method, path string) (string, bool) {
+	if path == "/" || path == "" {
+		return "", false
+	}
+	twin := path + "/"
+	if strings.HasSuffix(path, "/") {
+		twin = path[:len(path)-1]
+	}
+	if strings.HasPrefix(twin, "//") { // would read as another host
+		return "", false
+	}
+	for _, rt := range routes {
+		if (rt.Method == method || method == http.MethodHead && rt.Method == http.MethodGet) && routeMatches(rt.Path, twin) {
+			return twin, true
+		}
+	}
+	return "", false
+}
+
+// routeMatches reports whether path fits a gin route pattern, whose
+// segments are literals, :name (one non-empty segment) or *name (the rest).
+func routeMatches(pattern, path string) bool {
+	want, got := strings.Split(pattern, "/"), strings.Split(path, "/")
+	for i, seg := range want {
+		switch {
+		case strings.HasPrefix(seg, "*"):
+			return true
+		case i >= len(got):
+			return false
+		case strings.HasPrefix(seg, ":"):
+			if got[i] == "" {
+				return false
+			}
+		case seg != got[i]:
+			return false
+		}
+	}
+	return len(got) == len(want)
+}
+
+// redirect sends the client to path on this server, with the query it
+// sent: 301 for reads, 308 otherwise, so that a POST stays a POST with
+// its body.
+func redirect(c *gin.Context, path string) {
+	code := http.StatusPermanentRedirect
+	if m := c.Request.Method; m == http.MethodGet || m == http.MethodHead {
+		code = http.StatusMovedPermanently
+	}
+	if q := c.Request.URL.RawQuery; q != "" {
+		path += "?" + q
+	}
+	c.Redirect(code, path)
 }

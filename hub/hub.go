@@ -28,6 +28,9 @@ var (
 	ErrClosed = errors.New("hub closed")
 	// ErrFull means the hub already serves its maximum number of subscribers.
 	ErrFull = errors.New("too many subscribers")
+	// ErrClientFull means the client already has its maximum number of
+	// subscriptions (Options.MaxPerClient).
+	ErrClientFull = errors.New("too many subscribers from this client")
 	// ErrSlow means the subscriber's queue overflowed.
 	ErrSlow = errors.New("subscriber too slow")
 	// ErrReset means the facts the stream was built on are gone (the
@@ -45,6 +48,9 @@ type Options struct {
 	Buffer int
 	// MaxSubscribers bounds concurrent subscribers; 0 means no bound.
 	MaxSubscribers int
+	// MaxPerClient bounds the concurrent subscribers of one client (as
+	// named to Subscribe); 0 means no bound.
+	MaxPerClient int
 }
 
 // Stats are the hub's counters.
@@ -60,9 +66,10 @@ type Stats struct {
 type Hub struct {
 	opts Options
 
-	mu     sync.Mutex
-	subs   map[*Subscriber]struct{}
-	closed bool
+	mu        sync.Mutex
+	subs      map[*Subscriber]struct{}
+	perClient map[string]int // subscribers of each named client, while MaxPerClient > 0
+	closed    bool
 
 	count     atomic.Int64
 	delivered atomic.Uint64
@@ -74,12 +81,13 @@ func New(opts Options) *Hub {
 	if opts.Buffer <= 0 {
 		opts.Buffer = 1024
 	}
-	return &Hub{opts: opts, subs: make(map[*Subscriber]struct{})}
+	return &Hub{opts: opts, subs: make(map[*Subscriber]struct{}), perClient: make(map[string]int)}
 }
 
-// Subscribe registers a subscriber. Events published after Subscribe
-// returns are queued for it until Close.
-func (h *Hub) Subscribe() (*Subscriber, error) {
+// Subscribe registers a subscriber for client (an address, say; "" is no
+// client in particular and is not bounded per client). Events published
+// after Subscribe returns are queued for it until Close.
+func (h *Hub) Subscribe(client string) (*Subscriber, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -88,10 +96,32 @@ func (h *Hub) Subscribe() (*Subscriber, error) {
 	if h.opts.MaxSubscribers > 0 && len(h.subs) >= h.opts.MaxSubscribers {
 		return nil, ErrFull
 	}
+	counted := client != "" && h.opts.MaxPerClient > 0
+	if counted && h.perClient[client] >= h.opts.MaxPerClient {
+		return nil, ErrClientFull
+	}
 	s := &Subscriber{hub: h, ready: make(chan struct{}, 1), done: make(chan struct{})}
+	if counted {
+		s.client = client
+		h.perClient[client]++
+	}
 	h.subs[s] = struct{}{}
 	h.count.Store(int64(len(h.subs)))
 	return s, nil
+}
+
+// unregister removes s from the registry and from its client's count;
+// the caller holds h.mu and updates h.count.
+func (h *Hub) unregister(s *Subscriber) {
+	delete(h.subs, s)
+	if s.client == "" {
+		return
+	}
+	if n := h.perClient[s.client] - 1; n > 0 {
+		h.perClient[s.client] = n
+	} else {
+		delete(h.perClient, s.client) // so the map follows the clients connected now
+	}
 }
 
 // Publish queues events, in order, for every subscriber. It never blocks on
@@ -106,10 +136,10 @@ func (h *Hub) Publish(events []Event) {
 		switch s.push(events, h.opts.Buffer) {
 		case nil:
 		case ErrSlow:
-			delete(h.subs, s)
+			h.unregister(s)
 			h.slow.Add(1)
 		default:
-			delete(h.subs, s)
+			h.unregister(s)
 		}
 	}
 	h.count.Store(int64(len(h.subs)))
@@ -122,7 +152,7 @@ func (h *Hub) Close() {
 	h.closed = true
 	for s := range h.subs {
 		s.end(ErrClosed)
-		delete(h.subs, s)
+		h.unregister(s)
 	}
 	h.count.Store(0)
 	h.mu.Unlock()
@@ -135,7 +165,7 @@ func (h *Hub) EndAll(err error) {
 	defer h.mu.Unlock()
 	for s := range h.subs {
 		s.end(err)
-		delete(h.subs, s)
+		h.unregister(s)
 	}
 	h.count.Store(0)
 }
@@ -189,7 +219,7 @@ func (h *Hub) remove(s *Subscriber) bool {
 	if _, ok := h.subs[s]; !ok {
 		return false
 	}
-	delete(h.subs, s)
+	h.unregister(s)
 	h.count.Store(int64(len(h.subs)))
 	return true
 }

@@ -18,7 +18,7 @@ func events(from, n int) []Event {
 
 func mustSubscribe(tb testing.TB, h *Hub) *Subscriber {
 	tb.Helper()
-	s, err := h.Subscribe()
+	s, err := h.Subscribe("")
 	if err != nil {
 		tb.Fatalf("subscribe: %v", err)
 	}
@@ -101,7 +101,7 @@ func TestCloseEndsSubscriptionsAndRefusesNewOnes(t *testing.T) {
 	if !errors.Is(s.Err(), ErrClosed) {
 		t.Fatalf("Err() = %v, want ErrClosed", s.Err())
 	}
-	if _, err := h.Subscribe(); !errors.Is(err, ErrClosed) {
+	if _, err := h.Subscribe(""); !errors.Is(err, ErrClosed) {
 		t.Fatalf("subscribe after close: %v, want ErrClosed", err)
 	}
 	h.Publish(events(1, 1)) // must not panic or block
@@ -111,7 +111,7 @@ func TestMaxSubscribersAndFreedSlots(t *testing.T) {
 	h := New(Options{MaxSubscribers: 2})
 	a := mustSubscribe(t, h)
 	mustSubscribe(t, h)
-	if _, err := h.Subscribe(); !errors.Is(err, ErrFull) {
+	if _, err := h.Subscribe(""); !errors.Is(err, ErrFull) {
 		t.Fatalf("third subscribe: %v, want ErrFull", err)
 	}
 	a.Close()
@@ -122,10 +122,59 @@ func TestMaxSubscribersAndFreedSlots(t *testing.T) {
 	mustSubscribe(t, h)
 }
 
+// A client's slot is free again however its subscription ends, and one
+// client at its bound does not hold back another or an unnamed one.
+func TestMaxPerClientIsFreedWhateverEndsTheSubscription(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(h *Hub, s *Subscriber)
+	}{
+		{"Close", func(_ *Hub, s *Subscriber) { s.Close() }},
+		{"Stalled", func(_ *Hub, s *Subscriber) { s.Stalled() }},
+		{"QueueOverflow", func(h *Hub, _ *Subscriber) { h.Publish(events(1, 3)); h.Publish(events(4, 1)) }},
+		{"EndAll", func(h *Hub, _ *Subscriber) { h.EndAll(ErrReset) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := New(Options{Buffer: 2, MaxPerClient: 2})
+			a, err := h.Subscribe("192.0.2.1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := h.Subscribe("192.0.2.1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.Subscribe("192.0.2.1"); !errors.Is(err, ErrClientFull) {
+				t.Fatalf("third subscribe of one client: %v, want ErrClientFull", err)
+			}
+			other, err := h.Subscribe("192.0.2.2")
+			if err != nil {
+				t.Fatalf("another client: %v", err)
+			}
+			if _, err := h.Subscribe(""); err != nil {
+				t.Fatalf("an unnamed client: %v", err)
+			}
+			other.Close()
+			tc.end(h, a)
+			if tc.name == "Close" || tc.name == "Stalled" {
+				tc.end(h, b) // the others end every subscription of the client
+			}
+			for i := range 2 {
+				if _, err := h.Subscribe("192.0.2.1"); err != nil {
+					t.Fatalf("subscribe %d after the client's subscriptions ended: %v", i+1, err)
+				}
+			}
+			if _, err := h.Subscribe("192.0.2.1"); !errors.Is(err, ErrClientFull) {
+				t.Fatalf("the bound no longer holds: %v", err)
+			}
+		})
+	}
+}
+
 func TestStalledCountsOnceAsSlowDisconnect(t *testing.T) {
 	h := New(Options{Buffer: 5})
-	stalled, _ := h.Subscribe()
-	closed, _ := h.Subscribe()
+	stalled, _ := h.Subscribe("")
+	closed, _ := h.Subscribe("")
 	closed.Close()
 	closed.Stalled() // already gone: not a slow disconnect
 	stalled.Stalled()

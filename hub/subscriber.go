@@ -5,9 +5,10 @@ import "sync"
 // Subscriber is one registered receiver of events. Its queue grows with
 // what is waiting, up to the hub's Buffer, instead of being preallocated.
 type Subscriber struct {
-	hub   *Hub
-	ready chan struct{} // holds a token while events wait
-	done  chan struct{} // closed when the subscription ends
+	hub    *Hub
+	client string        // counted against Options.MaxPerClient, or ""
+	ready  chan struct{} // holds a token while events wait
+	done   chan struct{} // closed when the subscription ends
 
 	mu     sync.Mutex
 	queue  []Event

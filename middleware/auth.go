@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -69,7 +70,12 @@ func (t Tokens) Match(token string) bool {
 //
 // Publishing should take the header only: a cookie rides along with a
 // cross-site form post, so accepting it there would allow request forgery.
-func RequireToken(tokens Tokens, sources TokenSource, reject Reject) gin.HandlerFunc {
+//
+// failures, when not nil, is the bucket of wrong tokens each client may
+// present: a client that has used it up gets 429 for any request with a
+// token, right or wrong, until it refills, so guessing goes no faster than
+// the bucket's rate. Share one among every RequireToken of a server.
+func RequireToken(tokens Tokens, sources TokenSource, failures *AuthFailures, reject Reject) gin.HandlerFunc {
 	if tokens.Empty() {
 		return func(c *gin.Context) { c.Next() }
 	}
@@ -77,16 +83,61 @@ func RequireToken(tokens Tokens, sources TokenSource, reject Reject) gin.Handler
 	return func(c *gin.Context) {
 		token, found := requestToken(c, sources)
 		challenge := `Bearer realm="factstream"`
-		switch {
-		case !found:
+		if !found {
 			c.Header("WWW-Authenticate", challenge)
 			reject(c, Rejection{Status: http.StatusUnauthorized, Code: "token-required", Detail: missing})
-		case !tokens.Match(token):
+			return
+		}
+		client := ClientKey(c)
+		// Refused before the token is checked: the answer must not tell
+		// a guess that happened to be right.
+		if wait, blocked := failures.blocked(client); blocked {
+			reject(c, Rejection{Status: http.StatusTooManyRequests, Code: "rate-limited",
+				Detail: "too many wrong tokens from this address; retry after the Retry-After delay", RetryAfter: wait})
+			return
+		}
+		if !tokens.Match(token) {
+			failures.spend(client)
 			c.Header("WWW-Authenticate", challenge+`, error="invalid_token"`)
 			reject(c, Rejection{Status: http.StatusUnauthorized, Code: "token-invalid", Detail: "the token is not valid here"})
-		default:
-			c.Next()
+			return
 		}
+		c.Next()
+	}
+}
+
+// AuthFailures is a token bucket of wrong tokens per client address.
+type AuthFailures struct {
+	limit *RateLimit
+}
+
+// authFailureBurst is how many wrong tokens a client may present at once:
+// enough for a person fixing a typo or a client rotating tokens.
+const authFailureBurst = 10
+
+// NewAuthFailures returns a bucket of authFailureBurst wrong tokens per
+// client, refilled at perSecond (at least 1 a second when perSecond is 0:
+// guessing is slowed whether or not publishing is rate limited).
+func NewAuthFailures(perSecond float64) *AuthFailures {
+	if perSecond <= 0 {
+		perSecond = 1
+	}
+	return &AuthFailures{limit: NewRateLimit(perSecond, authFailureBurst, nil)}
+}
+
+// blocked reports whether client has no wrong token left, and how long
+// until it has one.
+func (f *AuthFailures) blocked(client string) (time.Duration, bool) {
+	if f == nil {
+		return 0, false
+	}
+	return f.limit.empty(client)
+}
+
+// spend takes one wrong token from client's bucket.
+func (f *AuthFailures) spend(client string) {
+	if f != nil {
+		f.limit.take(client)
 	}
 }
 

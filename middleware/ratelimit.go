@@ -65,7 +65,7 @@ func (l *RateLimit) Handler() gin.HandlerFunc {
 		return func(c *gin.Context) { c.Next() }
 	}
 	return func(c *gin.Context) {
-		if wait, ok := l.allow(clientKey(c.ClientIP())); !ok {
+		if wait, ok := l.allow(ClientKey(c)); !ok {
 			l.reject(c, Rejection{Status: http.StatusTooManyRequests, Code: "rate-limited",
 				Detail: "too many publish requests from this address; retry after the Retry-After delay", RetryAfter: wait})
 			return
@@ -96,6 +96,38 @@ func (l *RateLimit) allow(key string) (time.Duration, bool) {
 	return 0, true
 }
 
+// empty reports whether key's bucket holds less than one token, and how
+// long until it holds one, without taking anything.
+func (l *RateLimit) empty(key string) (time.Duration, bool) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sweep(now)
+	cl := l.clients[key]
+	if cl == nil {
+		return 0, false
+	}
+	tokens := cl.lim.TokensAt(now)
+	if tokens >= 1 {
+		return 0, false
+	}
+	return time.Duration((1 - tokens) / float64(l.limit) * float64(time.Second)), true
+}
+
+// take takes a token from key's bucket if there is one.
+func (l *RateLimit) take(key string) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cl := l.clients[key]
+	if cl == nil {
+		cl = &rateClient{lim: rate.NewLimiter(l.limit, l.burst)}
+		l.clients[key] = cl
+	}
+	cl.seen = now
+	cl.lim.AllowN(now, 1)
+}
+
 // sweep forgets clients idle for longer than l.idle, at most once per
 // l.idle, so the map holds only recently active addresses.
 func (l *RateLimit) sweep(now time.Time) {
@@ -109,6 +141,12 @@ func (l *RateLimit) sweep(now time.Time) {
 		}
 	}
 }
+
+// ClientKey is the client a request counts against for every per-client
+// bound (publish rate, wrong tokens, streams): see clientKey. The address
+// is gin's ClientIP, which believes X-Forwarded-For only from trusted
+// proxies.
+func ClientKey(c *gin.Context) string { return clientKey(c.ClientIP()) }
 
 // clientKey is the bucket of an address: the address itself for IPv4, its
 // /64 network for IPv6, since one IPv6 host usually holds a whole /64 and

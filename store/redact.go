@@ -21,12 +21,15 @@ func RedactError(spec string, err error) string {
 	return err.Error()
 }
 
-// password is what follows the first ":" of a URL's user information.
+// password is what follows the first ":" of a URL's user information. The
+// scheme may be mistyped ("redis:/", "redis:") and the password is still
+// found: a mistyped URL is the one most likely to be printed in an error.
 func password(spec string) string {
-	_, rest, ok := strings.Cut(spec, "://")
+	_, rest, ok := strings.Cut(spec, ":")
 	if !ok {
 		return ""
 	}
+	rest = strings.TrimLeft(rest, "/")
 	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
 		rest = rest[:end]
 	}

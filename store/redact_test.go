@@ -12,6 +12,9 @@ func TestRedactHidesPasswords(t *testing.T) {
 		{"BadPort", "redis://:s3cret@127.0.0.1:notaport/0", "redis://:xxxxx@127.0.0.1:notaport/0"},
 		{"NoPassword", "redis://app@host/0", "redis://app@host/0"},
 		{"NotAURL", "bolt:data/facts.db", "bolt:data/facts.db"},
+		{"OneSlash", "redis:/app:s3cret@host:6379/0", "redis:/app:xxxxx@host:6379/0"},
+		{"NoSlash", "redis::s3cret@host", "redis::xxxxx@host"},
+		{"BoltPathWithColon", "bolt:/srv/a:b/facts.db", "bolt:/srv/a:b/facts.db"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

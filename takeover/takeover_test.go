@@ -95,7 +95,7 @@ func TestHijackTakesAPlainHTTP11Stream(t *testing.T) {
 		if conn == nil {
 			return // the test fails on the body
 		}
-		sub, err := h.Subscribe()
+		sub, err := h.Subscribe("")
 		if err != nil {
 			conn.Close()
 			return

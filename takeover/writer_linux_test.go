@@ -75,7 +75,7 @@ func newFixture(t *testing.T, buffer int) *fixture {
 
 func (f *fixture) subscribe(t *testing.T) *hub.Subscriber {
 	t.Helper()
-	sub, err := f.h.Subscribe()
+	sub, err := f.h.Subscribe("")
 	if err != nil {
 		t.Fatalf("subscribe: %v", err)
 	}

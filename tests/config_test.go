@@ -46,11 +46,11 @@ func TestHelpListsEverySetting(t *testing.T) {
 	}
 }
 
-// configTable returns the README's configuration table: its lines that
-// start with "| `--".
+// configTable returns the configuration table of docs/configuration.md:
+// its lines that start with "| `--".
 func configTable(tb testing.TB) string {
 	tb.Helper()
-	data, err := os.ReadFile("../README.md")
+	data, err := os.ReadFile("../docs/configuration.md")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -61,16 +61,16 @@ func configTable(tb testing.TB) string {
 		}
 	}
 	if len(rows) == 0 {
-		tb.Fatal("README.md has no configuration table (rows starting with \"| `--\")")
+		tb.Fatal("docs/configuration.md has no configuration table (rows starting with \"| `--\")")
 	}
 	return strings.Join(rows, "\n")
 }
 
-func TestReadmeDocumentsEverySetting(t *testing.T) {
+func TestDocsListEverySetting(t *testing.T) {
 	table := configTable(t)
 	for _, flag := range helpFlags(t) {
 		if !strings.Contains(table, "| `--"+flag+"`") {
-			t.Errorf("the README's configuration table has no row for --%s", flag)
+			t.Errorf("the configuration table in docs/configuration.md has no row for --%s", flag)
 		}
 	}
 }

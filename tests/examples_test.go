@@ -254,54 +254,54 @@ func waitStreams(tb testing.TB, base string, n int) {
 	})
 }
 
-// snippetMark introduces a code block of the README copied from an
-// example: <!-- README snippet: examples/node/subscribe.mjs subscribe -->.
-var snippetMark = regexp.MustCompile("(?m)^<!-- README snippet: (\\S+) (\\S+) -->\n```[a-z]*\n((?s:.*?))```\n")
+// snippetMark introduces a code block of docs/clients.md copied from an
+// example: <!-- docs snippet: examples/node/subscribe.mjs subscribe -->.
+var snippetMark = regexp.MustCompile("(?m)^<!-- docs snippet: (\\S+) (\\S+) -->\n```[a-z]*\n((?s:.*?))```\n")
 
-// TestExamplesInTheReadmeAreTheExamplesCode keeps the README's JavaScript
-// and Python snippets equal to the marked regions of the example files
+// TestExamplesInTheDocsAreTheExamplesCode keeps the JavaScript and Python
+// snippets of docs/clients.md equal to the marked regions of the example files
 // that the examples' test runs.
-func TestExamplesInTheReadmeAreTheExamplesCode(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+func TestExamplesInTheDocsAreTheExamplesCode(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "clients.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	found := map[string]int{}
-	for _, m := range snippetMark.FindAllStringSubmatch(string(readme), -1) {
+	for _, m := range snippetMark.FindAllStringSubmatch(string(doc), -1) {
 		file, name, block := m[1], m[2], m[3]
 		src, err := os.ReadFile(filepath.Join("..", file))
 		if err != nil {
-			t.Errorf("README snippet from %s: %v", file, err)
+			t.Errorf("docs/clients.md snippet from %s: %v", file, err)
 			continue
 		}
 		region, ok := snippetRegion(string(src), name)
 		if !ok {
-			t.Errorf("%s has no region %q (README snippet: %s ... README snippet end)", file, name, name)
+			t.Errorf("%s has no region %q (docs snippet: %s ... docs snippet end)", file, name, name)
 			continue
 		}
 		if block != region {
-			t.Errorf("the README's snippet %s of %s differs from the file; copy the region again:\n%s", name, file, region)
+			t.Errorf("the snippet %s of %s in docs/clients.md differs from the file; copy the region again:\n%s", name, file, region)
 		}
 		found[filepath.Dir(file)]++
 	}
 	for _, dir := range []string{"examples/node", "examples/python"} {
 		if found[dir] == 0 {
-			t.Errorf("the README shows no snippet from %s", dir)
+			t.Errorf("docs/clients.md shows no snippet from %s", dir)
 		}
 	}
 }
 
-// snippetRegion returns the lines between "README snippet: name" and the
-// next "README snippet end" in src, without their common indentation.
+// snippetRegion returns the lines between "docs snippet: name" and the
+// next "docs snippet end" in src, without their common indentation.
 func snippetRegion(src, name string) (string, bool) {
 	var region []string
 	in := false
 	for _, line := range strings.Split(src, "\n") {
 		mark := strings.TrimLeft(strings.TrimSpace(line), "/# ")
 		switch {
-		case !in && mark == "README snippet: "+name:
+		case !in && mark == "docs snippet: "+name:
 			in = true
-		case in && mark == "README snippet end":
+		case in && mark == "docs snippet end":
 			return dedent(region), true
 		case in:
 			region = append(region, line)

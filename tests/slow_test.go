@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -19,13 +20,16 @@ import (
 func TestSlowSubscriberIsDroppedAndCatchesUp(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.WriteTimeout = time.Second // how long a blocked write may hang
+	cfg.ClientBuffer = 1024       // events a stream may have queued
 	srv := startServer(t, cfg)
 	const total = 20000
+	const lag = 400 // facts the good subscriber may be behind; its queue holds 1,024
 
 	slow, req := openUnreadStream(t, srv)
 
 	good := openStream(t, srv.URL+"/events", nil)
 	goodDone := make(chan error, 1)
+	var goodSeen atomic.Uint64 // the good subscriber's last seq, for pacing
 	go func() {
 		var last uint64
 		for last < total {
@@ -49,6 +53,7 @@ func TestSlowSubscriberIsDroppedAndCatchesUp(t *testing.T) {
 				}
 				last = f.Seq
 			}
+			goodSeen.Store(last)
 		}
 		goodDone <- nil
 	}()
@@ -57,6 +62,11 @@ func TestSlowSubscriberIsDroppedAndCatchesUp(t *testing.T) {
 	filler := strings.Repeat("x", 400)
 	batch := make([]map[string]string, 100)
 	for b := range total / len(batch) {
+		// The good subscriber is kept within lag facts of the publisher, so
+		// that it stays well inside its queue however slowly this machine
+		// runs its reader; the slow one never reads and overflows anyway.
+		posted := uint64(b * len(batch))
+		waitFor(t, goodDone, 30*time.Second, func() bool { return goodSeen.Load()+lag >= posted })
 		for i := range batch {
 			batch[i] = map[string]string{"info": fmt.Sprintf("%d-%d %s", b, i, filler)}
 		}
@@ -98,6 +108,27 @@ func TestSlowSubscriberIsDroppedAndCatchesUp(t *testing.T) {
 	for i, f := range c.facts {
 		if f.Seq != last+uint64(i)+1 {
 			t.Fatalf("resume fact #%d has seq %d, want %d", i, f.Seq, last+uint64(i)+1)
+		}
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after limit or as
+// soon as the reader reports an error on done (which it then puts back).
+func waitFor(tb testing.TB, done chan error, limit time.Duration, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		select {
+		case err := <-done:
+			if err != nil {
+				tb.Fatal(err)
+			}
+			done <- err
+			return
+		case <-time.After(time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("the good subscriber fell behind for %v", limit)
 		}
 	}
 }

@@ -15,7 +15,9 @@ import (
 // reportMeta is what the report says about the run besides the results.
 type reportMeta struct {
 	Date, Machine, Kernel, GoVersion, Revision string
-	Commands, Profile, Notes                   string // contents of files
+	// contents of files; Summary is the hand-written opening that says
+	// what the figures mean for a user (bench/summary.md)
+	Summary, Commands, Profile, Notes string
 	Calibrations                               []Calibration
 	// Compare is the section of a bench/run.sh compare run, markers
 	// included, kept from the file the report replaces.
@@ -24,7 +26,7 @@ type reportMeta struct {
 
 func reportCommand(args []string) error {
 	var m reportMeta
-	var out, commands, profile, notes string
+	var out, summary, commands, profile, notes string
 	fs := flag.NewFlagSet("loadgen report", flag.ContinueOnError)
 	fs.StringVar(&out, "out", "BENCHMARKS.md", "file to write")
 	fs.StringVar(&m.Date, "date", "", "date of the run")
@@ -35,6 +37,7 @@ func reportCommand(args []string) error {
 	fs.StringVar(&commands, "commands", "", "file holding the commands that were run")
 	fs.StringVar(&profile, "profile", "", "file holding a profile summary of the server")
 	fs.StringVar(&notes, "notes", "", "file holding remarks on the run (markdown)")
+	fs.StringVar(&summary, "summary", "", "file holding the report's opening: the figures a user wants first (markdown)")
 	fs.Func("calibration", "file written by calibrate -json (repeat for before and after the run)", func(path string) error {
 		c, err := readCalibration(path)
 		if err == nil && c != nil {
@@ -52,7 +55,7 @@ func reportCommand(args []string) error {
 	for _, f := range []struct {
 		path string
 		dst  *string
-	}{{commands, &m.Commands}, {profile, &m.Profile}, {notes, &m.Notes}} {
+	}{{summary, &m.Summary}, {commands, &m.Commands}, {profile, &m.Profile}, {notes, &m.Notes}} {
 		if *f.dst, err = readOptional(f.path); err != nil {
 			return err
 		}
@@ -138,7 +141,9 @@ func writeReport(w io.Writer, m reportMeta, results []*Result) {
 		"with the load generator (`bench/loadgen`) pinned to CPU 1.\n\n")
 	fmt.Fprintf(w, "| | |\n| --- | --- |\n| date | %s |\n| machine | %s |\n| kernel | %s |\n| Go | %s |\n| server revision | %s |\n\n",
 		m.Date, m.Machine, m.Kernel, m.GoVersion, m.Revision)
-	writeTargets(w, results, m.Calibrations)
+	if m.Summary != "" {
+		fmt.Fprintf(w, "## In short\n\n%s\n\n", m.Summary)
+	}
 	if m.Compare != "" {
 		fmt.Fprintf(w, "%s\n", m.Compare)
 	}
@@ -153,6 +158,10 @@ func writeReport(w io.Writer, m reportMeta, results []*Result) {
 			writeScenario(w, kind, rs)
 		}
 	}
+	// The targets the scenarios were designed against come after the
+	// figures: they are the benchmark's own yardstick, not the first thing
+	// a reader wants.
+	writeTargets(w, results, m.Calibrations)
 	writeColumns(w)
 	if m.Profile != "" {
 		fmt.Fprintf(w, "## Where the server's time goes (S3)\n\n%s\n\n", m.Profile)
@@ -178,7 +187,7 @@ func writeColumns(w io.Writer) {
   subscribers for S1, and from the first publish to the last delivery for
   the others.
 - *server CPU s per million*: the server's process CPU seconds per million
-  deliveries, as issue 6 defines it; *server core busy s per million*: the
+  deliveries, as the targets define it; *server core busy s per million*: the
   same with the busy time of the server's core (softirq included).
 - *missing*: acknowledged facts (201) that a subscriber never received;
   *duplicates*: facts a subscriber received more than once; summed over all

@@ -92,7 +92,8 @@ func TestCompareSectionShowsBothBuildsAndJudgesTheMedian(t *testing.T) {
 }
 
 // A comparison goes before the scenario tables the first time, in place of
-// the old one after that, and the full report keeps it there.
+// the old one after that, and the full report keeps it there, after its
+// summary and before the targets.
 func TestCompareSectionSplicedBeforeTheScenarioTables(t *testing.T) {
 	sec := func(body string) string { return compareBegin + "\n" + body + "\n" + compareEnd + "\n" }
 	full := "# Benchmarks\n\n## Targets\n\nt\n\n## S1 idle\n\ns1\n\n" + clusterBegin + "\nc\n" + clusterEnd + "\n"
@@ -110,12 +111,13 @@ func TestCompareSectionSplicedBeforeTheScenarioTables(t *testing.T) {
 	}
 
 	var b strings.Builder
-	writeReport(&b, reportMeta{Compare: compareMarks.of(again)}, []*Result{
+	writeReport(&b, reportMeta{Summary: "in short", Compare: compareMarks.of(again)}, []*Result{
 		{Scenario: "S1", Name: "S1-10000", Store: "memory:", Reader: "epoll", Subscribers: 10000, Ready: 10000, RSSPerConnKB: 4},
 	})
 	doc := b.String()
-	targets, compare, s1 := strings.Index(doc, "## Targets"), strings.Index(doc, compareBegin), strings.Index(doc, "## S1 ")
-	if !(targets >= 0 && targets < compare && compare < s1) {
-		t.Fatalf("want the targets, then the comparison, then S1; got offsets %d, %d, %d:\n%s", targets, compare, s1, doc)
+	short, compare := strings.Index(doc, "## In short\n\nin short\n"), strings.Index(doc, compareBegin)
+	s1, targets := strings.Index(doc, "## S1 "), strings.Index(doc, "## Targets")
+	if !(short >= 0 && short < compare && compare < s1 && s1 < targets) {
+		t.Fatalf("want the summary, the comparison, S1, then the targets; got offsets %d, %d, %d, %d:\n%s", short, compare, s1, targets, doc)
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// target is one goal of issue 6 and how a run measured up to it.
+// target is one goal of the benchmark and how a run measured up to it.
 type target struct {
 	goal, figure string
 	met          bool
@@ -75,7 +75,7 @@ func floorsOf(results []*Result, calibrations []Calibration) floors {
 // floorStore is the store label of the S4 run against loadgen floor.
 const floorStore = "net/http alone"
 
-// figureGoals are the issue's targets that are a bound on one figure.
+// figureGoals are the targets that are a bound on one figure.
 var figureGoals = []goal{
 	{"S2", "", "S2: sustains 200 facts/s", sustainedRate,
 		func(v float64) string { return fmt.Sprintf("%.1f/s", v) }, func(v float64) bool { return v >= 0.98*200 }, nil},
@@ -102,7 +102,7 @@ func sustainedRate(r *Result) float64 {
 	return r.AchievedRate
 }
 
-// targets evaluates the issue's goals. A figure repeated over several runs
+// targets evaluates the goals. A figure repeated over several runs
 // of a scenario (bench/run.sh runs each three times: the host's speed and
 // how publishing and fan-out interleave move them from run to run) is
 // judged on the median run; the S3 rerun with the goroutine reader only
@@ -256,7 +256,8 @@ func exactlyOnceTarget(results []*Result) target {
 }
 
 func writeTargets(w io.Writer, results []*Result, calibrations []Calibration) {
-	fmt.Fprint(w, "## Targets (issue 6)\n\n"+
+	fmt.Fprint(w, "## Targets\n\n"+
+		"The goals the scenarios were designed against. "+
 		"The floor is the same figure on this machine with no server work at all (see *Reading the tables*); "+
 		"a target the floor itself misses cannot be met here by any server that writes each event to each stream.\n\n"+
 		"| target | measured | | this machine's floor |\n| --- | --- | --- | --- |\n")

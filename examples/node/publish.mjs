@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 const base = process.argv[2] || process.env.FACTSTREAM_URL || 'http://localhost:3000'
 const token = process.env.FACTSTREAM_TOKEN
 
-// README snippet: publish
+// docs snippet: publish
 class Refused extends Error {}
 
 async function publish(info, attempts = 10) {
@@ -49,7 +49,7 @@ async function publish(info, attempts = 10) {
     await sleep(delay)
   }
 }
-// README snippet end
+// docs snippet end
 
 for await (const line of createInterface({ input: process.stdin })) {
   if (!line.trim()) continue

@@ -9,7 +9,7 @@ import { EventSource } from 'eventsource'
 const base = process.argv[2] || process.env.FACTSTREAM_URL || 'http://localhost:3000'
 const token = process.env.FACTSTREAM_TOKEN
 
-// README snippet: subscribe
+// docs snippet: subscribe
 let lastEventId = ''
 
 function subscribe() {
@@ -42,6 +42,6 @@ function subscribe() {
     setTimeout(subscribe, 1000)
   }
 }
-// README snippet end
+// docs snippet end
 
 subscribe()

@@ -21,7 +21,7 @@ class Refused(Exception):
     """The service refused the request itself; retrying will not help."""
 
 
-# README snippet: publish
+# docs snippet: publish
 def publish(base, info, token=None, attempts=10):
     """Stores one fact and returns it, retrying failed connections and
     answers that say to retry (409, 429, 503) with the same Idempotency-Key,
@@ -52,7 +52,7 @@ def publish(base, info, token=None, attempts=10):
             print(f"retrying in {delay:.1f} s: {reason}", file=sys.stderr, flush=True)
             time.sleep(delay)
     raise RuntimeError(f"gave up after {attempts} attempts: {reason}")
-# README snippet end
+# docs snippet end
 
 
 def main():

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 
 
-# README snippet: events
+# docs snippet: events
 def events(base, token=None):
     """Yields (event type, data) for every event of the stream, resuming
     after the last event seen (Last-Event-ID) whenever the connection ends."""
@@ -55,12 +55,12 @@ def events(base, token=None):
         except (OSError, http.client.HTTPException):
             pass  # the connection failed or was cut: resume
         time.sleep(retry)
-# README snippet end
+# docs snippet end
 
 
 def main():
     base = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("FACTSTREAM_URL", "http://localhost:3000")
-    # README snippet: print
+    # docs snippet: print
     for event, data in events(base, os.environ.get("FACTSTREAM_TOKEN")):
         if event == "message":
             # The first events hold arrays of facts, every later one a
@@ -70,7 +70,7 @@ def main():
                 print(json.dumps(fact, ensure_ascii=False, separators=(",", ":")), flush=True)
         elif event in ("truncated", "deleted"):
             print(f"{event}: {data}", file=sys.stderr, flush=True)
-    # README snippet end
+    # docs snippet end
 
 
 if __name__ == "__main__":

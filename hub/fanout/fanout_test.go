@@ -65,7 +65,7 @@ func TestPublisher(t *testing.T) {
 			var sub *hub.Subscriber
 			if tc.subscribe {
 				var err error
-				if sub, err = h.Subscribe(); err != nil {
+				if sub, err = h.Subscribe(""); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -73,7 +73,7 @@ func TestPublisher(t *testing.T) {
 			if sub == nil {
 				// A stream subscribing now reads the store for these.
 				var err error
-				if sub, err = h.Subscribe(); err != nil {
+				if sub, err = h.Subscribe(""); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -93,7 +93,7 @@ func TestResetEndsEveryStreamAndSaysSo(t *testing.T) {
 	defer h.Close()
 	var logs bytes.Buffer
 	p := fanout.New(h, slog.New(slog.NewTextHandler(&logs, nil)))
-	sub, err := h.Subscribe()
+	sub, err := h.Subscribe("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestResetEndsEveryStreamAndSaysSo(t *testing.T) {
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "streams=1") {
 		t.Fatalf("log %q, want a warning naming the streams ended", logs.String())
 	}
-	if _, err := h.Subscribe(); err != nil {
+	if _, err := h.Subscribe(""); err != nil {
 		t.Fatalf("subscribing after a reset: %v, want new streams taken", err)
 	}
 }
@@ -131,7 +131,7 @@ func TestOnDeleteReachesSubscribersInOrderWithFacts(t *testing.T) {
 	defer h.Close()
 	p := fanout.New(h, slog.New(slog.DiscardHandler))
 	p.OnDelete(facts(1)[0]) // nobody subscribed: nothing queued, nothing kept
-	sub, err := h.Subscribe()
+	sub, err := h.Subscribe("")
 	if err != nil {
 		t.Fatal(err)
 	}
