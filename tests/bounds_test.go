@@ -12,7 +12,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -227,25 +226,7 @@ func (l *rateLimited) Read(p []byte) (int, error) {
 // never reads it.
 func dialUnread(tb testing.TB, addr string) net.Conn {
 	tb.Helper()
-	dialer := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	conn, err := dialer.Dial("tcp", addr)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { conn.Close() })
-	if _, err := fmt.Fprintf(conn, "GET /events HTTP/1.1\r\nHost: %s\r\n\r\n", addr); err != nil {
-		tb.Fatal(err)
-	}
-	return conn
+	return dialUnreadPath(tb, addr, "/events")
 }
 
 // rss is the resident set size of process pid, in bytes.

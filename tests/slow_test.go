@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -146,21 +145,7 @@ func clients(tb testing.TB, base string) int {
 // receive buffer so the kernel cannot absorb the backlog for it.
 func openUnreadStream(tb testing.TB, srv *server) (net.Conn, *http.Request) {
 	tb.Helper()
-	dialer := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	conn, err := dialer.Dial("tcp", srv.Addr)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { conn.Close() })
+	conn := dialSmallBuffer(tb, srv.Addr)
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/events", nil)
 	if err := req.Write(conn); err != nil {
 		tb.Fatal(err)
