@@ -82,13 +82,7 @@ func (l *RateLimit) allow(key string) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.sweep(now)
-	cl := l.clients[key]
-	if cl == nil {
-		cl = &rateClient{lim: rate.NewLimiter(l.limit, l.burst)}
-		l.clients[key] = cl
-	}
-	cl.seen = now
-	r := cl.lim.ReserveN(now, 1)
+	r := l.bucket(key, now).ReserveN(now, 1)
 	if wait := r.DelayFrom(now); wait > 0 {
 		r.CancelAt(now)
 		return wait, false
@@ -119,13 +113,19 @@ func (l *RateLimit) take(key string) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.bucket(key, now).AllowN(now, 1)
+}
+
+// bucket returns key's bucket, new and full if key had none, and marks it
+// used at now; the caller holds l.mu.
+func (l *RateLimit) bucket(key string, now time.Time) *rate.Limiter {
 	cl := l.clients[key]
 	if cl == nil {
 		cl = &rateClient{lim: rate.NewLimiter(l.limit, l.burst)}
 		l.clients[key] = cl
 	}
 	cl.seen = now
-	cl.lim.AllowN(now, 1)
+	return cl.lim
 }
 
 // sweep forgets clients idle for longer than l.idle, at most once per

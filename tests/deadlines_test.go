@@ -2,7 +2,6 @@ package tests
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -95,26 +94,7 @@ func TestDeadlinesLeaveStreamsAlone(t *testing.T) {
 			cfg.ReadTimeout = 300 * time.Millisecond
 			cfg.WriteTimeout = 300 * time.Millisecond
 			cfg.Heartbeat = time.Hour // nothing written while idle
-			var (
-				s      *server
-				client = http.DefaultClient
-				next   func() (sseEvent, error)
-			)
-			if tc.h2 {
-				s, client, _ = startTLSServer(t, cfg)
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				t.Cleanup(cancel)
-				ts, err := openTLSStream(ctx, client, s.URL+"/events")
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { ts.resp.Body.Close() })
-				next = func() (sseEvent, error) { ev, _, err := ts.nextData(); return ev, err }
-			} else {
-				s = startServer(t, cfg)
-				st := openStream(t, s.URL+"/events", nil)
-				next = func() (sseEvent, error) { return nextData(st) }
-			}
+			s, client, next := startWithStream(t, cfg, tc.h2)
 			if ev, err := next(); err != nil || ev.Data != "[]" {
 				t.Fatalf("snapshot %+v, %v; want an empty one", ev, err)
 			}

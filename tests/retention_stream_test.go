@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"factstream/app"
 	"factstream/internal/redistest"
 	"factstream/store"
 	"factstream/takeover"
@@ -117,6 +118,30 @@ var deleteStreams = []struct {
 	{"HTTP2", true, true},
 }
 
+// startWithStream starts a server with cfg and opens a stream on it, over
+// HTTP/2 (and TLS) when h2 is set; it returns the server, a client for it
+// and the stream's next data event.
+func startWithStream(t *testing.T, cfg app.Config, h2 bool) (*server, *http.Client, func() (sseEvent, error)) {
+	t.Helper()
+	if !h2 {
+		s := startServer(t, cfg)
+		st := openStream(t, s.URL+"/events", nil)
+		return s, http.DefaultClient, func() (sseEvent, error) { return nextData(st) }
+	}
+	s, client, _ := startTLSServer(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	ts, err := openTLSStream(ctx, client, s.URL+"/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ts.resp.Body.Close() })
+	if ts.resp.ProtoMajor != 2 {
+		t.Fatalf("stream over %s, want HTTP/2", ts.resp.Proto)
+	}
+	return s, client, func() (sseEvent, error) { ev, _, err := ts.nextData(); return ev, err }
+}
+
 // A delete reaches an open stream as deleted, with no id line, in order
 // with the facts, on every way a stream is written.
 func TestDeleteReachesOpenStreams(t *testing.T) {
@@ -128,29 +153,7 @@ func TestDeleteReachesOpenStreams(t *testing.T) {
 			cfg := testConfig(t)
 			cfg.StreamTakeover = tc.takeover
 			cfg.AdminTokens = []string{adminToken}
-			var (
-				s      *server
-				client = http.DefaultClient
-				next   func() (sseEvent, error)
-			)
-			if tc.h2 {
-				s, client, _ = startTLSServer(t, cfg)
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				t.Cleanup(cancel)
-				ts, err := openTLSStream(ctx, client, s.URL+"/events")
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { ts.resp.Body.Close() })
-				if ts.resp.ProtoMajor != 2 {
-					t.Fatalf("stream over %s, want HTTP/2", ts.resp.Proto)
-				}
-				next = func() (sseEvent, error) { ev, _, err := ts.nextData(); return ev, err }
-			} else {
-				s = startServer(t, cfg)
-				st := openStream(t, s.URL+"/events", nil)
-				next = func() (sseEvent, error) { return nextData(st) }
-			}
+			s, client, next := startWithStream(t, cfg, tc.h2)
 			if ev, err := next(); err != nil || ev.Data != "[]" {
 				t.Fatalf("snapshot %+v, %v; want an empty one", ev, err)
 			}
