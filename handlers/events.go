@@ -29,6 +29,9 @@ type Subscriptions interface {
 	// Subscribe registers a stream of client (middleware.ClientKey), so
 	// that a bound on the streams of one client can hold.
 	Subscribe(client string) (*hub.Subscriber, error)
+	// CountsClients reports whether there is such a bound: the client's
+	// key is worked out only then.
+	CountsClients() bool
 }
 
 // Takeover is what a stream needs from the takeover writer, which writes
@@ -78,7 +81,11 @@ func handleEvents(log *slog.Logger, subs Subscriptions, facts FactReader, o Stre
 		}
 		// Subscribe before reading the store: anything committed after the
 		// read below is then certain to arrive through the queue.
-		sub, err := subs.Subscribe(middleware.ClientKey(c))
+		client := ""
+		if subs.CountsClients() {
+			client = middleware.ClientKey(c)
+		}
+		sub, err := subs.Subscribe(client)
 		if err != nil {
 			writeError(c, log, err)
 			return

@@ -32,7 +32,13 @@ type streamEnv struct {
 
 func newStreamEnv(t *testing.T, opts store.Options, withTakeover bool, publish func([]store.Fact) []store.Fact) *streamEnv {
 	t.Helper()
-	h := hub.New(hub.Options{Buffer: 64, MaxSubscribers: 10})
+	return newStreamEnvOf(t, hub.Options{Buffer: 64, MaxSubscribers: 10}, opts, withTakeover, publish)
+}
+
+// newStreamEnvOf is newStreamEnv with a hub of hubOpts.
+func newStreamEnvOf(t *testing.T, hubOpts hub.Options, opts store.Options, withTakeover bool, publish func([]store.Fact) []store.Fact) *streamEnv {
+	t.Helper()
+	h := hub.New(hubOpts)
 	fan := fanout.New(h, slog.New(slog.DiscardHandler))
 	opts.OnAppend = fan.OnAppend
 	if publish != nil {
@@ -142,6 +148,26 @@ func (s *eventStream) next(t *testing.T) event {
 		t.Fatal("no event within 5s")
 	}
 	return event{}
+}
+
+// The bound on the streams of one address holds whether its stream keeps
+// its goroutine or is taken over: the client's key is worked out for the
+// hub when it bounds clients.
+func TestStreamsOfOneClientAreBounded(t *testing.T) {
+	for _, withTakeover := range []bool{false, true} {
+		t.Run(fmt.Sprintf("takeover=%v", withTakeover), func(t *testing.T) {
+			e := newStreamEnvOf(t, hub.Options{Buffer: 64, MaxPerClient: 1}, store.Options{}, withTakeover, nil)
+			openEvents(t, e.srv.URL, "").next(t) // the snapshot: the stream is open
+			resp, err := http.Get(e.srv.URL + "/events")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("a second stream of one address: %s, want 429", resp.Status)
+			}
+		})
+	}
 }
 
 // facts returns the seqs of an array event, or of a single fact.

@@ -68,7 +68,7 @@ type Hub struct {
 
 	mu        sync.Mutex
 	subs      map[*Subscriber]struct{}
-	perClient map[string]int // subscribers of each named client, while MaxPerClient > 0
+	perClient map[string]*clientCount // the named clients' subscribers, while MaxPerClient > 0
 	closed    bool
 
 	count     atomic.Int64
@@ -81,7 +81,14 @@ func New(opts Options) *Hub {
 	if opts.Buffer <= 0 {
 		opts.Buffer = 1024
 	}
-	return &Hub{opts: opts, subs: make(map[*Subscriber]struct{}), perClient: make(map[string]int)}
+	return &Hub{opts: opts, subs: make(map[*Subscriber]struct{}), perClient: make(map[string]*clientCount)}
+}
+
+// clientCount is how many subscribers a named client has. Its subscribers
+// point to it: one pointer per subscriber, not a copy of the name each.
+type clientCount struct {
+	key string
+	n   int
 }
 
 // Subscribe registers a subscriber for client (an address, say; "" is no
@@ -96,31 +103,38 @@ func (h *Hub) Subscribe(client string) (*Subscriber, error) {
 	if h.opts.MaxSubscribers > 0 && len(h.subs) >= h.opts.MaxSubscribers {
 		return nil, ErrFull
 	}
-	counted := client != "" && h.opts.MaxPerClient > 0
-	if counted && h.perClient[client] >= h.opts.MaxPerClient {
-		return nil, ErrClientFull
+	var count *clientCount
+	if client != "" && h.opts.MaxPerClient > 0 {
+		count = h.perClient[client]
+		if count == nil {
+			count = &clientCount{key: client}
+			h.perClient[client] = count
+		}
+		if count.n >= h.opts.MaxPerClient {
+			return nil, ErrClientFull
+		}
+		count.n++
 	}
-	s := &Subscriber{hub: h, ready: make(chan struct{}, 1), done: make(chan struct{})}
-	if counted {
-		s.client = client
-		h.perClient[client]++
-	}
+	s := &Subscriber{hub: h, client: count, ready: make(chan struct{}, 1), done: make(chan struct{})}
 	h.subs[s] = struct{}{}
 	h.count.Store(int64(len(h.subs)))
 	return s, nil
 }
 
+// CountsClients reports whether Subscribe bounds the subscribers of each
+// client (Options.MaxPerClient). If not, a caller need not name the
+// client: working its key out of a request allocates.
+func (h *Hub) CountsClients() bool { return h.opts.MaxPerClient > 0 }
+
 // unregister removes s from the registry and from its client's count;
 // the caller holds h.mu and updates h.count.
 func (h *Hub) unregister(s *Subscriber) {
 	delete(h.subs, s)
-	if s.client == "" {
-		return
-	}
-	if n := h.perClient[s.client] - 1; n > 0 {
-		h.perClient[s.client] = n
-	} else {
-		delete(h.perClient, s.client) // so the map follows the clients connected now
+	if c := s.client; c != nil {
+		c.n--
+		if c.n == 0 {
+			delete(h.perClient, c.key) // so the map follows the clients connected now
+		}
 	}
 }
 
@@ -171,12 +185,12 @@ func (h *Hub) EndAll(err error) {
 }
 
 // Handoff moves sub's wake-ups from its Ready channel to wake, for a writer
-// that serves many subscribers from one goroutine: wake is called when
+// that serves many subscribers from one goroutine: wake is woken when
 // events arrive on an empty queue, and once when the subscription ends,
-// whoever ends it. It may be called with the hub's lock held, so it must
+// whoever ends it. It may be woken with the hub's lock held, so it must
 // only record and signal, never block or call back into the hub. Handoff
 // fails, with the reason, if the subscription has ended already.
-func (h *Hub) Handoff(sub *Subscriber, wake func()) error {
+func (h *Hub) Handoff(sub *Subscriber, wake Waker) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {

@@ -236,7 +236,7 @@ func TestHandoffWakesTheWriterInsteadOfReady(t *testing.T) {
 			defer h.Close()
 			s := mustSubscribe(t, h)
 			var wakes int // the hub calls wake synchronously
-			if err := h.Handoff(s, func() { wakes++ }); err != nil {
+			if err := h.Handoff(s, wakeFunc(func() { wakes++ })); err != nil {
 				t.Fatalf("handoff: %v", err)
 			}
 			h.Publish(events(1, 1))
@@ -257,16 +257,21 @@ func TestHandoffWakesTheWriterInsteadOfReady(t *testing.T) {
 	}
 }
 
+// wakeFunc adapts a function to Waker.
+type wakeFunc func()
+
+func (f wakeFunc) Wake() { f() }
+
 func TestHandoffRefusesAnEndedSubscription(t *testing.T) {
 	h := New(Options{})
 	ended := mustSubscribe(t, h)
 	h.EndAll(ErrReset)
-	if err := h.Handoff(ended, func() {}); !errors.Is(err, ErrReset) {
+	if err := h.Handoff(ended, wakeFunc(func() {})); !errors.Is(err, ErrReset) {
 		t.Fatalf("handoff of a reset subscription: %v, want ErrReset", err)
 	}
 	live := mustSubscribe(t, h)
 	h.Close()
-	if err := h.Handoff(live, func() {}); !errors.Is(err, ErrClosed) {
+	if err := h.Handoff(live, wakeFunc(func() {})); !errors.Is(err, ErrClosed) {
 		t.Fatalf("handoff after Close: %v, want ErrClosed", err)
 	}
 }

@@ -4,18 +4,29 @@ import "sync"
 
 // Subscriber is one registered receiver of events. Its queue grows with
 // what is waiting, up to the hub's Buffer, instead of being preallocated.
+//
+// An idle stream costs little more than its Subscriber, so its fields are
+// kept to 96 bytes (a size class of Go's allocator): the client's count is
+// shared by all its subscribers, and done doubles as the closed flag.
 type Subscriber struct {
 	hub    *Hub
-	client string        // counted against Options.MaxPerClient, or ""
+	client *clientCount  // counted against Options.MaxPerClient, or nil
 	ready  chan struct{} // holds a token while events wait
-	done   chan struct{} // closed when the subscription ends
+	done   chan struct{} // closed, under mu, when the subscription ends
 
-	mu     sync.Mutex
-	queue  []Event
-	err    error
-	closed bool
-	// wake, once Handoff set it, is called instead of signalling ready.
-	wake func()
+	mu    sync.Mutex
+	queue []Event
+	err   error
+	// wake, once Handoff set it, is woken instead of signalling ready.
+	wake Waker
+}
+
+// Waker is what a writer serving many subscribers from one goroutine is
+// woken through (see Hub.Handoff). A pointer to the writer's own state for
+// the stream makes one without allocating, where a closure per stream
+// would cost an object for as long as the stream lives.
+type Waker interface {
+	Wake()
 }
 
 // Ready returns a channel that receives when events are waiting.
@@ -69,7 +80,7 @@ func (s *Subscriber) Stalled() {
 // pushes reach a subscriber in publish order.
 func (s *Subscriber) push(events []Event, limit int) error {
 	s.mu.Lock()
-	if s.closed {
+	if s.ended() {
 		s.mu.Unlock()
 		return ErrClosed
 	}
@@ -89,7 +100,7 @@ func (s *Subscriber) push(events []Event, limit int) error {
 		// A writer of many streams is told only when the queue was empty:
 		// otherwise it has been told already and not yet taken the queue.
 		if woke {
-			wake()
+			wake.Wake()
 		}
 		return nil
 	}
@@ -103,17 +114,27 @@ func (s *Subscriber) push(events []Event, limit int) error {
 // end closes the subscription once, recording why.
 func (s *Subscriber) end(err error) {
 	s.mu.Lock()
-	if s.closed {
+	if s.ended() {
 		s.mu.Unlock()
 		return
 	}
-	s.closed = true
 	s.err = err
 	s.queue = nil
 	close(s.done)
 	wake := s.wake
 	s.mu.Unlock()
 	if wake != nil {
-		wake()
+		wake.Wake()
+	}
+}
+
+// ended reports whether the subscription has ended. The caller holds s.mu,
+// under which done is closed.
+func (s *Subscriber) ended() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
 	}
 }

@@ -94,24 +94,25 @@ func AccessLog(log *slog.Logger) gin.HandlerFunc {
 	}
 }
 
-// accessLine is a request's log line in the making.
+// accessLine is a request's log line in the making. A stream's line is
+// kept (in a deferredLine) for as long as the stream lives, so it holds
+// its level, not what the level was worked out from.
 type accessLine struct {
 	log      *slog.Logger
 	start    time.Time
 	attrs    []slog.Attr
-	path     string
-	status   int
+	level    slog.Level
 	duration int // index of duration_ms in attrs, set by write
 }
 
 func (l *accessLine) capture(c *gin.Context) {
-	l.status = c.Writer.Status()
-	l.path = c.Request.URL.Path
+	status := c.Writer.Status()
+	l.level = levelOf(c.Request.URL.Path, status)
 	l.attrs = append(l.attrs,
 		slog.String("request_id", RequestIDOf(c)),
 		slog.String("method", c.Request.Method),
 		slog.String("path", c.Request.URL.Path),
-		slog.Int("status", l.status),
+		slog.Int("status", status),
 	)
 	l.duration = len(l.attrs)
 	l.attrs = append(l.attrs,
@@ -126,7 +127,7 @@ func (l *accessLine) capture(c *gin.Context) {
 
 func (l *accessLine) write(ctx context.Context, end time.Time) {
 	l.attrs[l.duration] = slog.Float64("duration_ms", float64(end.Sub(l.start).Microseconds())/1000)
-	l.log.LogAttrs(ctx, levelOf(l.path, l.status), "request", l.attrs...)
+	l.log.LogAttrs(ctx, l.level, "request", l.attrs...)
 }
 
 // levelOf is the level of a request's log line: errors for server
@@ -183,11 +184,13 @@ func (d *deferredLine) finish(eventsSent int, end string) {
 // function may be called from any goroutine, once. Without AccessLog in
 // the chain the line is never written.
 func DeferLog(c *gin.Context, log *slog.Logger) func(eventsSent int, end string) {
-	d := &deferredLine{line: accessLine{log: log}}
-	d.line.capture(c)
-	if !log.Enabled(c.Request.Context(), levelOf(d.line.path, d.line.status)) {
+	if !log.Enabled(c.Request.Context(), levelOf(c.Request.URL.Path, c.Writer.Status())) {
+		// Nothing to capture (AccessLog too leaves the line out): with
+		// the log at warn, a stream then costs no line while connecting.
 		return func(int, string) {}
 	}
+	d := &deferredLine{line: accessLine{log: log}}
+	d.line.capture(c)
 	c.Set(deferredKey, d)
 	return d.finish
 }

@@ -139,6 +139,23 @@ func TestDeferLogWithoutAccessLog(t *testing.T) {
 	}
 }
 
+// With the log at warn a stream's line is never written, so DeferLog
+// captures nothing for it: thousands of streams connecting at once then
+// allocate no line each, only to throw it away.
+func TestDeferLogCapturesNothingForALineTheLogLeavesOut(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	allocs := -1.0
+	r := newEngine(log, func(c *gin.Context) {
+		c.Status(http.StatusOK)
+		allocs = testing.AllocsPerRun(100, func() { DeferLog(c, log)(1, "client-closed") })
+	})
+	r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	if allocs != 0 || buf.Len() != 0 {
+		t.Fatalf("%v allocations to defer a line the log leaves out, and logged %q; want none", allocs, buf.String())
+	}
+}
+
 // onlyLogLine checks that buf holds one JSON log line with the fields of
 // want, and returns all its fields.
 func onlyLogLine(t *testing.T, buf *bytes.Buffer, want map[string]any) map[string]any {

@@ -56,7 +56,7 @@ var (
 // Handoffer is what the writer needs from the hub: to be woken, instead of
 // the stream's goroutine, when a subscription has events or ends.
 type Handoffer interface {
-	Handoff(sub *hub.Subscriber, wake func()) error
+	Handoff(sub *hub.Subscriber, wake hub.Waker) error
 }
 
 // Writer takes streams over and writes them. It is safe for concurrent use.

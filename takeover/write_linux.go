@@ -18,15 +18,18 @@ import (
 // header and trailer.
 const maxIovecs = 1000
 
-// conn is a taken-over stream. Only the writer goroutine uses it once it
-// is registered; attach fills it before.
+// conn is a taken-over stream: all that stays behind per stream, beside
+// its subscription and socket, so it holds no buffer of its own while idle
+// (the writer's scratch space is the loop's). Only the writer goroutine
+// uses it once it is registered; attach fills it before.
 type conn struct {
-	sub *hub.Subscriber
-	nc  net.Conn
-	raw syscall.RawConn
-	// fd is the socket's descriptor, written to directly: only the writer
-	// closes the connection, in end, which then sets fd to -1 so that a
-	// stray write fails instead of reaching a reused descriptor.
+	loop *loop
+	sub  *hub.Subscriber
+	nc   net.Conn
+	// fd is the socket's descriptor, used directly (writes, epoll, its
+	// error): only the writer closes the connection, in end, which then
+	// sets fd to -1 so that a stray write fails instead of reaching a
+	// reused descriptor.
 	fd         int
 	st         Stream
 	id         uint64
@@ -35,12 +38,13 @@ type conn struct {
 	pending    []byte // bytes accepted for the stream but not yet written
 	stuckAt    time.Time
 	lastWrite  time.Time
-	events     []hub.Event
-	iov        [][]byte
-	hdr        []byte
 	registered bool // the writer knows it: before that, wake-ups wait
 	ended      bool
 }
+
+// Wake is the hub's wake-up for c (a hub.Waker): its queue just became
+// non-empty, or its subscription ended. The hub may hold its lock.
+func (c *conn) Wake() { c.loop.markDirty(c) }
 
 // flush writes what the stream has waiting: leftover bytes first, then its
 // queue, as one chunk per write.
@@ -59,9 +63,9 @@ func (l *loop) flush(c *conn) {
 			return
 		}
 	}
-	c.events = c.sub.Take(c.events[:0])
-	defer clear(c.events)
-	events := c.events
+	l.events = c.sub.Take(l.events[:0])
+	defer clear(l.events) // frames already written may go
+	events := l.events
 	for len(events) > 0 {
 		n := min(len(events), maxIovecs)
 		if err := l.writeChunk(c, events[:n]); err != nil || len(c.pending) > 0 {
@@ -78,7 +82,8 @@ func (l *loop) flush(c *conn) {
 // writeChunk writes the events that follow the cursor as one chunk with
 // one writev.
 func (l *loop) writeChunk(c *conn, events []hub.Event) error {
-	c.iov = append(c.iov[:0], nil)
+	l.iov = append(l.iov[:0], nil)
+	defer func() { clear(l.iov) }() // the frames written may go
 	size := 0
 	for _, ev := range events {
 		switch c.cur.Next(ev.Seq) {
@@ -88,18 +93,18 @@ func (l *loop) writeChunk(c *conn, events []hub.Event) error {
 			l.end(c, ErrGap)
 			return ErrGap
 		}
-		c.iov = append(c.iov, ev.Frame)
+		l.iov = append(l.iov, ev.Frame)
 		size += len(ev.Frame)
 	}
 	if size == 0 {
 		return nil
 	}
-	count := len(c.iov) - 1
-	c.hdr = sse.AppendChunkHeader(c.hdr[:0], size)
-	c.iov[0] = c.hdr
-	c.iov = append(c.iov, []byte(sse.ChunkEnd))
-	total := size + len(c.hdr) + len(sse.ChunkEnd)
-	n, err := l.write(c, c.iov)
+	count := len(l.iov) - 1
+	l.hdr = sse.AppendChunkHeader(l.hdr[:0], size)
+	l.iov[0] = l.hdr
+	l.iov = append(l.iov, l.chunkEnd)
+	total := size + len(l.hdr) + len(l.chunkEnd)
+	n, err := l.write(c, l.iov)
 	c.sent += count
 	c.sub.Delivered(count)
 	if err != nil {
@@ -107,7 +112,7 @@ func (l *loop) writeChunk(c *conn, events []hub.Event) error {
 		return err
 	}
 	if n < total {
-		c.pending = appendUnwritten(c.pending[:0], c.iov, n)
+		c.pending = appendUnwritten(c.pending[:0], l.iov, n)
 		c.stuckAt = time.Now()
 	}
 	return nil
@@ -146,7 +151,9 @@ func appendUnwritten(dst []byte, iov [][]byte, written int) []byte {
 }
 
 func (l *loop) writePending(c *conn) error {
-	n, err := l.write(c, [][]byte{c.pending})
+	l.iov = append(l.iov[:0], c.pending)
+	n, err := l.write(c, l.iov)
+	clear(l.iov)
 	if err != nil {
 		l.end(c, err)
 		return err
@@ -201,7 +208,7 @@ func (l *loop) end(c *conn, why error) {
 	}
 	c.ended = true
 	delete(l.conns, c.id)
-	c.raw.Control(func(fd uintptr) { unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 	if len(c.pending) == 0 {
 		switch {
 		case errors.Is(why, hub.ErrClosed):
@@ -227,10 +234,7 @@ func (l *loop) end(c *conn, why error) {
 // window shut, for WriteTimeout. That is a stalled client, whichever of the
 // kernel and the writer's own tick notices first.
 func failure(c *conn) error {
-	var soErr int
-	c.raw.Control(func(fd uintptr) {
-		soErr, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
-	})
+	soErr, _ := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR)
 	if syscall.Errno(soErr) == unix.ETIMEDOUT {
 		return hub.ErrStalled
 	}

@@ -105,6 +105,20 @@ type loop struct {
 	done      sync.WaitGroup
 	conns     map[uint64]*conn // the writer goroutine's alone
 
+	// The writer goroutine's scratch space, shared by the streams it
+	// writes one after the other, so that no stream keeps buffers of its
+	// own: the events taken from a queue, the chunk's header and trailer,
+	// the slices of one writev.
+	events   []hub.Event
+	hdr      []byte
+	chunkEnd []byte
+	iov      [][]byte
+
+	// addFD is l.register as a func value, made once: RawConn.Control
+	// takes a function, and a closure per stream would be an allocation
+	// per stream. attach calls it under mu, with adding set.
+	addFD func(fd uintptr)
+
 	// Under mu: what attach, the hub and the poller report to the writer.
 	mu       sync.Mutex
 	stopped  bool
@@ -116,6 +130,10 @@ type loop struct {
 	// failed is set for good when epoll_wait fails: the writer then ends
 	// every stream it holds, and refuses new ones.
 	failed error
+	// adding is the stream attach registers through addFD; addErr is
+	// what addFD leaves for it.
+	adding *conn
+	addErr error
 }
 
 // epoll_event's data is a 64-bit union; x/sys/unix splits it in two.
@@ -160,7 +178,9 @@ func startLoop(heartbeat time.Duration, writev func(int, [][]byte) (int, error))
 		wake:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 		conns:     make(map[uint64]*conn),
+		chunkEnd:  []byte(sse.ChunkEnd),
 	}
+	l.addFD = l.register
 	l.done.Add(3)
 	go l.poll()
 	go l.run()
@@ -171,7 +191,7 @@ func startLoop(heartbeat time.Duration, writev func(int, [][]byte) (int, error))
 // attach hands a stream to the loop. On error the caller still owns the
 // connection and the subscription.
 func (l *loop) attach(h Handoffer, sub *hub.Subscriber, nc net.Conn, raw syscall.RawConn, st Stream) error {
-	c := &conn{sub: sub, nc: nc, raw: raw, st: st, cur: sse.Cursor{Last: st.Last}, lastWrite: time.Now()}
+	c := &conn{loop: l, sub: sub, nc: nc, st: st, cur: sse.Cursor{Last: st.Last}, lastWrite: time.Now()}
 	l.mu.Lock()
 	if l.stopped {
 		l.mu.Unlock()
@@ -184,13 +204,12 @@ func (l *loop) attach(h Handoffer, sub *hub.Subscriber, nc net.Conn, raw syscall
 	l.nextID++
 	c.id = l.nextID
 	l.mu.Unlock()
-	if err := h.Handoff(sub, func() { l.markDirty(c) }); err != nil {
+	if err := h.Handoff(sub, c); err != nil {
 		return err
 	}
 	// The hub may wake the loop for c from here on; the loop leaves c
 	// alone until it finds it in attached.
-	ev := unix.EpollEvent{Events: unix.EPOLLRDHUP | unix.EPOLLOUT | unix.EPOLLET}
-	setID(&ev, c.id)
+	//
 	// Under mu, so that the poller cannot report c before the loop learns
 	// of it: it reports under mu too, and the loop registers what was
 	// attached before it looks at what was reported.
@@ -202,24 +221,33 @@ func (l *loop) attach(h Handoffer, sub *hub.Subscriber, nc net.Conn, raw syscall
 	if l.failed != nil {
 		return l.failed
 	}
-	var cerr error
-	err := raw.Control(func(fd uintptr) {
-		if st.WriteTimeout > 0 {
-			// A client that vanished without closing (a pulled cable)
-			// never acknowledges the next keepalive: the kernel then
-			// reports the connection failed after WriteTimeout instead of
-			// after minutes of retransmissions. Best effort.
-			unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(st.WriteTimeout.Milliseconds()))
-		}
-		cerr = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
-		c.fd = int(fd)
-	})
+	l.adding = c
+	err := raw.Control(l.addFD)
+	cerr := l.addErr
+	l.adding, l.addErr = nil, nil
 	if err != nil || cerr != nil {
 		return errors.Join(ErrUnsupported, err, cerr)
 	}
 	l.attached = append(l.attached, c)
 	l.signal()
 	return nil
+}
+
+// register adds the socket fd of l.adding to epoll, through RawConn.Control
+// (as l.addFD), with l.mu held; an error is left in l.addErr.
+func (l *loop) register(fd uintptr) {
+	c := l.adding
+	if c.st.WriteTimeout > 0 {
+		// A client that vanished without closing (a pulled cable) never
+		// acknowledges the next keepalive: the kernel then reports the
+		// connection failed after WriteTimeout instead of after minutes
+		// of retransmissions. Best effort.
+		unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(c.st.WriteTimeout.Milliseconds()))
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLRDHUP | unix.EPOLLOUT | unix.EPOLLET}
+	setID(&ev, c.id)
+	l.addErr = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+	c.fd = int(fd)
 }
 
 // signal wakes the writer; a wake-up already pending is enough.
@@ -230,8 +258,8 @@ func (l *loop) signal() {
 	}
 }
 
-// markDirty is the hub's wake-up for c: its queue just became non-empty,
-// or its subscription ended. The hub may hold its lock.
+// markDirty queues c for the writer (see conn.Wake). The hub may hold its
+// lock.
 func (l *loop) markDirty(c *conn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
