@@ -34,19 +34,23 @@ func (e *BodyTimeoutError) Error() string {
 func Deadlines(read, write time.Duration) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		r := c.Request
-		rc := http.NewResponseController(c.Writer)
 		now := time.Now()
-		hasBody := r.Body != nil && r.Body != http.NoBody
-		if hasBody && read > 0 {
+		if r.Body == nil || r.Body == http.NoBody {
+			// Most requests, streams included: no body, one deadline, and
+			// a controller that stays on the stack.
+			if write > 0 {
+				_ = http.NewResponseController(c.Writer).SetWriteDeadline(now.Add(write))
+			}
+			c.Next()
+			return
+		}
+		rc := http.NewResponseController(c.Writer)
+		if read > 0 {
 			_ = rc.SetReadDeadline(now.Add(read))
 			r.Body = &timedBody{ReadCloser: r.Body, rc: rc, read: read, write: write}
 		}
 		if write > 0 {
-			until := now.Add(write)
-			if hasBody {
-				until = until.Add(read)
-			}
-			_ = rc.SetWriteDeadline(until)
+			_ = rc.SetWriteDeadline(now.Add(read + write))
 		}
 		c.Next()
 	}
