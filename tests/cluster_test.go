@@ -461,10 +461,9 @@ func TestInstanceStartsBeforeRedis(t *testing.T) {
 }
 
 // TestClusterStartsOverWhenRedisLosesItsData restarts Redis without its
-// data, so seqs start from 1 again. Every stream must end, and end by
-// emptying its client's last event id: an EventSource then reconnects
-// without Last-Event-ID and gets the facts there are now, instead of
-// resuming after an id that names another fact by now.
+// data. Seqs go on above the old head, and every stream must end, and end
+// by emptying its client's last event id: an EventSource then reconnects
+// without Last-Event-ID and gets a snapshot of the facts there are now.
 func TestClusterStartsOverWhenRedisLosesItsData(t *testing.T) {
 	redis, nodes := startCluster(t, 2)
 	for i := range 3 {
@@ -480,8 +479,12 @@ func TestClusterStartsOverWhenRedisLosesItsData(t *testing.T) {
 
 	redis.RestartEmpty()
 	var fresh []store.Fact
-	for i := range 4 { // seqs 1 to 4: one past the old head
-		fresh = append(fresh, publishRetrying(t, nodes[1].URL, fmt.Sprintf("new %d", i)))
+	for i := range 4 { // seqs 4 to 7: the old head was 3
+		f := publishRetrying(t, nodes[1].URL, fmt.Sprintf("new %d", i))
+		if want := uint64(4 + i); f.Seq != want {
+			t.Fatalf("fact #%d after the loss has seq %d, want %d", i, f.Seq, want)
+		}
+		fresh = append(fresh, f)
 	}
 	for i, s := range streams {
 		var last sseEvent
@@ -519,8 +522,8 @@ func TestClusterStartsOverWhenRedisLosesItsData(t *testing.T) {
 		t.Fatalf("snapshot after the loss has %d facts, want the %d stored since", len(got), len(fresh))
 	}
 	for i := range fresh {
-		if got[i].ID != fresh[i].ID {
-			t.Fatalf("snapshot fact #%d = %s, want %s", i, got[i].ID, fresh[i].ID)
+		if got[i].ID != fresh[i].ID || got[i].Seq != fresh[i].Seq {
+			t.Fatalf("snapshot fact #%d = %s (seq %d), want %s (seq %d)", i, got[i].ID, got[i].Seq, fresh[i].ID, fresh[i].Seq)
 		}
 	}
 	live := postFact(t, nodes[1].URL, "live")

@@ -14,7 +14,7 @@ import (
 // the epoch key holds a value made from Redis's clock when the key is first
 // needed. A Redis that loses its data loses that key with the facts, so
 // the next script to run makes a new epoch, and the tail loops of the
-// instances see that the seqs they hold no longer mean the same facts.
+// instances see that the facts they reported are gone.
 const epochLua = `
 local epoch = redis.call('GET', KEYS[3])
 if not epoch then
@@ -24,12 +24,44 @@ if not epoch then
 end
 `
 
-// headLua returns the epoch and the last seq, as of one moment.
+// floorLua keeps seqs from going backwards when Redis lost facts (it came
+// back empty, or from an older copy of its data). ARGV[1] is the floor:
+// the highest seq the calling instance has seen. A stream whose last id is
+// below it lost facts that instance saw, and clients may hold their seqs
+// as ids: the stream's last id is raised to the floor, so the next seq is
+// above every seq the instance handed out, and an id from before the loss
+// names no new fact but is older than the store. The epoch key goes too,
+// so the epochLua that follows makes a new epoch and every tail loop
+// resets, also after an older copy that kept its epoch. In a Redis that
+// kept its data the floor is never above the last id, which only grows,
+// and nothing happens.
 //
-// KEYS: stream, ids, epoch, deletions. Returns the epoch, the last seq and
-// the last id of the deletions stream.
-const headLua = epochLua + lastIDLua + `
-return {epoch, string.format('%d', lastSeq(KEYS[1])), lastID(KEYS[4])}
+// Needs lastIDLua, KEYS[1] the stream and KEYS[3] the epoch key; leaves
+// the stream's last seq in last.
+const floorLua = `
+local last = lastSeq(KEYS[1])
+local floor = tonumber(ARGV[1])
+if floor > last then
+  local id = string.format('%d', floor) .. '-0'
+  if redis.call('EXISTS', KEYS[1]) == 1 then
+    redis.call('XSETID', KEYS[1], id)
+  else
+    -- An entry trimmed as it is added: the stream exists, empty, and
+    -- remembers the id.
+    redis.call('XADD', KEYS[1], 'MAXLEN', '0', id, 'floor', '1')
+  end
+  redis.call('DEL', KEYS[3])
+  last = floor
+end
+`
+
+// headLua returns the epoch and the last seq, as of one moment, after
+// floorLua.
+//
+// KEYS: stream, ids, epoch, deletions. ARGV: floor. Returns the epoch, the
+// last seq and the last id of the deletions stream.
+const headLua = lastIDLua + floorLua + epochLua + `
+return {epoch, string.format('%d', last), lastID(KEYS[4])}
 `
 
 // appendLua commits a group of append requests in one call, so that
@@ -41,25 +73,25 @@ return {epoch, string.format('%d', lastSeq(KEYS[1])), lastID(KEYS[4])}
 // Each request is decided on its own, in order: an idempotency key met
 // before (in an earlier call, or earlier in this one) replays or refuses
 // that request alone, and the next request takes the seq after the last
-// one committed, so a refused request leaves no gap.
+// one committed, so a refused request leaves no gap. The first seq is
+// above the floor (see floorLua).
 //
 // KEYS: stream, ids, epoch, then the idempotency records of the requests
 // that have a key.
-// ARGV: ttl ms, number of requests, then per request: the index in KEYS of
-// its record (0 without a key), hash, batch (0|1), number of facts n, and
-// id, info, source, at per fact.
+// ARGV: floor, ttl ms, number of requests, then per request: the index in
+// KEYS of its record (0 without a key), hash, batch (0|1), number of facts
+// n, and id, info, source, at per fact.
 // Returns one reply per request, in order: {"ok", first seq},
 // {"replay", first, last, batch} or {"mismatch"}.
 //
 // Redis does not roll a script back, so every check of a request comes
 // before its first write: once its facts are being written nothing can
-// fail half-way through it. (Making the epoch first is harmless on its
-// own.)
-const appendLua = epochLua + lastIDLua + `
-local last = lastSeq(KEYS[1])
+// fail half-way through it. (Raising the last id and making the epoch
+// first are harmless on their own.)
+const appendLua = lastIDLua + floorLua + epochLua + `
 local out = {}
-local a = 3
-for r = 1, tonumber(ARGV[2]) do
+local a = 4
+for r = 1, tonumber(ARGV[3]) do
   local k, hash, batch, n = tonumber(ARGV[a]), ARGV[a+1], ARGV[a+2], tonumber(ARGV[a+3])
   a = a + 4
   local rec = {false}
@@ -77,7 +109,7 @@ for r = 1, tonumber(ARGV[2]) do
     if k > 0 then
       redis.call('HSET', KEYS[k], 'hash', hash, 'first', string.format('%d', last + 1),
         'last', string.format('%d', last + n), 'batch', batch)
-      redis.call('PEXPIRE', KEYS[k], ARGV[1])
+      redis.call('PEXPIRE', KEYS[k], ARGV[2])
     end
     out[r] = {'ok', string.format('%d', last + 1)}
     last = last + n
@@ -186,7 +218,7 @@ func (r *Store) replay(ctx context.Context, lo, hi uint64, batch bool) (store.Ap
 	if err != nil {
 		return store.AppendResult{}, r.wrap("read replayed facts", err)
 	}
-	facts, err := decodeEntries(msgs)
+	facts, err := r.noteFacts(decodeEntries(msgs))
 	if err != nil {
 		return store.AppendResult{}, err
 	}

@@ -183,6 +183,11 @@ func (r *Store) commit(group []*pending) {
 		}
 		return
 	}
+	for _, p := range sent {
+		if p.err == nil && p.replay == nil {
+			r.note(p.facts[len(p.facts)-1].Seq)
+		}
+	}
 	r.commits.Add(1)
 	r.appends.Add(uint64(len(sent)))
 }
@@ -197,12 +202,12 @@ func (r *Store) Commits() (commits, appends uint64) {
 // appendArgs lays out the keys and arguments of appendLua for reqs.
 func (r *Store) appendArgs(reqs []*pending) (keys []string, args []any) {
 	keys = []string{r.keys.stream, r.keys.ids, r.keys.epoch}
-	n := 2
+	n := 3
 	for _, p := range reqs {
 		n += 4 + 4*len(p.facts)
 	}
 	args = make([]any, 0, n)
-	args = append(args, store.IdempotencyTTL.Milliseconds(), len(reqs))
+	args = append(args, r.seen.Load(), store.IdempotencyTTL.Milliseconds(), len(reqs))
 	for _, p := range reqs {
 		key, hash := 0, ""
 		if p.req.Idem != nil {

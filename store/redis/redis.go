@@ -47,6 +47,11 @@ const (
 // it reported), so an instance sees the facts every instance commits, in seq
 // order, exactly once. The loop outlives Redis outages and resumes from its
 // last seq.
+//
+// Seqs never go backwards, not even when Redis loses its data: each store
+// remembers the highest seq it has seen, and the first of its scripts to
+// find the stream behind it raises the stream's last id to it (see
+// floorLua), so numbering goes on above it for every instance.
 type Store struct {
 	rdb      *goredis.Client
 	tailRdb  *goredis.Client // dedicated to the blocking XREAD, closed to end it
@@ -73,6 +78,10 @@ type Store struct {
 	holdGroup func()
 	// Group-commit counters, for metrics.
 	commits, appends atomic.Uint64
+	// seen is the highest seq the store has seen: at the head, in its
+	// tail, in the replies to its appends and reads. It is the floor of
+	// floorLua, and of the last seq Stats reports.
+	seen atomic.Uint64
 
 	ctx      context.Context // ends when the store closes
 	cancel   context.CancelFunc
@@ -301,7 +310,7 @@ func (r *Store) Range(ctx context.Context, after, upTo uint64, limit int) ([]sto
 	if err != nil {
 		return nil, r.wrap("read facts", err)
 	}
-	return decodeEntries(msgs)
+	return r.noteFacts(decodeEntries(msgs))
 }
 
 // Before implements store.Store.
@@ -322,7 +331,7 @@ func (r *Store) Before(ctx context.Context, before uint64, limit int) ([]store.F
 	if err != nil {
 		return nil, r.wrap("read facts", err)
 	}
-	return decodeEntries(msgs)
+	return r.noteFacts(decodeEntries(msgs))
 }
 
 // Get implements store.Store.
@@ -346,18 +355,51 @@ func (r *Store) Get(ctx context.Context, id string) (store.Fact, error) {
 	if len(msgs) == 0 {
 		return store.Fact{}, store.ErrNotFound
 	}
-	return decodeEntry(msgs[0])
+	f, err := decodeEntry(msgs[0])
+	if err == nil {
+		r.note(f.Seq)
+	}
+	return f, err
 }
 
 // Stats implements store.Store. One script reads it all, so the figures
-// describe the same moment.
+// describe the same moment; the last seq is never below the highest seq
+// the store has seen, also when Redis lost its data and no script has
+// raised the stream's last id yet.
 func (r *Store) Stats(ctx context.Context) (store.Stats, error) {
 	ctx, cancel, err := r.op(ctx)
 	if err != nil {
 		return store.Stats{}, err
 	}
 	defer cancel()
-	return r.stats(ctx)
+	// Read before the script: in a Redis that kept its data the stream's
+	// last id is then at least seen, and the figures stay one moment's.
+	seen := r.seen.Load()
+	st, err := r.stats(ctx)
+	if err != nil {
+		return store.Stats{}, err
+	}
+	st.LastSeq = max(st.LastSeq, seen)
+	r.note(st.LastSeq)
+	return st, nil
+}
+
+// note records that seq was seen (see Store.seen).
+func (r *Store) note(seq uint64) {
+	for {
+		old := r.seen.Load()
+		if seq <= old || r.seen.CompareAndSwap(old, seq) {
+			return
+		}
+	}
+}
+
+// noteFacts notes the seqs of facts, in either order, and passes them on.
+func (r *Store) noteFacts(facts []store.Fact, err error) ([]store.Fact, error) {
+	if len(facts) > 0 {
+		r.note(max(facts[0].Seq, facts[len(facts)-1].Seq))
+	}
+	return facts, err
 }
 
 // Ping implements store.Store: it reports whether Redis answers.

@@ -525,26 +525,30 @@ func tailWithFiveFacts(t *testing.T) (srv *redistest.Server, s *Store, writer *S
 }
 
 // TestRedisTailStartsOverWhenRedisLosesItsData restarts Redis without its
-// data, so seqs start from 1 again. The tail must not take the new facts
-// for the old ones, nor wait for ever for seqs it has passed: it reports a
+// data. Seqs go on from 6, above those the instances saw, and the tail
+// must not wait for ever for facts of a stream that is gone: it reports a
 // reset, then the facts committed after it.
 func TestRedisTailStartsOverWhenRedisLosesItsData(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		after int // facts committed after the loss, before the check
 	}{
-		// Fewer facts than before: the tail finds out while idle.
-		{"new seqs stay below the old head", 2},
-		// More: the tail reads one of another epoch.
-		{"new seqs pass the old head", 7},
+		// None: the tail finds out while idle.
+		{"noticed while idle", 0},
+		// Some: the tail may read one of another epoch first.
+		{"noticed on a new fact", 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, _, writer, j, want := tailWithFiveFacts(t)
 
 			srv.RestartEmpty()
-			appendEventually(t, writer, store.AppendRequest{Drafts: storetest.Drafts(tc.after, "new"), Batch: true})
-			res := storetest.MustAppend(t, writer, store.AppendRequest{Drafts: storetest.Drafts(1, "next")})
-			if got, want := res.Facts[0].Seq, uint64(tc.after+1); got != want {
+			if tc.after == 0 {
+				eventuallyTrue(t, "a reset", func() bool { return slices.Contains(j.snapshot(), "reset") })
+			} else {
+				appendEventually(t, writer, store.AppendRequest{Drafts: storetest.Drafts(tc.after, "new"), Batch: true})
+			}
+			res := appendEventually(t, writer, store.AppendRequest{Drafts: storetest.Drafts(1, "next")})
+			if got, want := res.Facts[0].Seq, uint64(5+tc.after+1); got != want {
 				t.Fatalf("seq after the loss = %d, want %d", got, want)
 			}
 			// The tail may notice before or after those were appended:
@@ -555,9 +559,9 @@ func TestRedisTailStartsOverWhenRedisLosesItsData(t *testing.T) {
 			storetest.MustAppend(t, writer, store.AppendRequest{Drafts: storetest.Drafts(1, "later")})
 			var fresh []string
 			for i := range tc.after {
-				fresh = append(fresh, fmt.Sprintf("%d:new %d", i+1, i))
+				fresh = append(fresh, fmt.Sprintf("%d:new %d", 5+i+1, i))
 			}
-			fresh = append(fresh, fmt.Sprintf("%d:next 0", tc.after+1), fmt.Sprintf("%d:later 0", tc.after+2))
+			fresh = append(fresh, fmt.Sprintf("%d:next 0", 5+tc.after+1), fmt.Sprintf("%d:later 0", 5+tc.after+2))
 			j.waitForReset(t, want, fresh)
 		})
 	}
@@ -565,7 +569,8 @@ func TestRedisTailStartsOverWhenRedisLosesItsData(t *testing.T) {
 
 // TestRedisTailStartsOverWhenRedisGoesBack loses the newest facts but not
 // the epoch, as a Redis restored from an older copy of its data would. The
-// tail finds the head behind its own while idle and starts over.
+// tail finds the head behind the seqs it saw while idle and starts over;
+// the next fact gets seq 6, not 3 once more.
 func TestRedisTailStartsOverWhenRedisGoesBack(t *testing.T) {
 	srv, s, writer, j, want := tailWithFiveFacts(t)
 
@@ -586,8 +591,11 @@ func TestRedisTailStartsOverWhenRedisGoesBack(t *testing.T) {
 		}
 	}
 	j.waitFor(t, append(want, "reset"))
-	storetest.MustAppend(t, writer, store.AppendRequest{Drafts: storetest.Drafts(1, "next")}) // seq 3 once more
-	j.waitFor(t, append(want, "reset", "3:next 0"))
+	storetest.MustAppend(t, writer, store.AppendRequest{Drafts: storetest.Drafts(1, "next")})
+	j.waitFor(t, append(want, "reset", "6:next 0"))
+	if st, err := writer.Stats(t.Context()); err != nil || st.Count != 3 || st.FirstSeq != 1 || st.LastSeq != 6 {
+		t.Fatalf("stats = %+v, %v; want the 2 facts kept and seq 6", st, err)
+	}
 }
 
 // Two instances share one Redis: a deletion made through one reaches the

@@ -39,10 +39,12 @@ type position struct {
 	del   string
 }
 
-// head reads the stream's epoch and last seq, as of one moment.
+// head reads the stream's epoch and last seq, as of one moment, with the
+// seqs seen so far as the floor (see floorLua): a head behind them is a
+// loss, which the script marks with a new epoch.
 func (r *Store) head(ctx context.Context) (position, error) {
 	keys := []string{r.keys.stream, r.keys.ids, r.keys.epoch, r.keys.deletions}
-	reply, err := r.scripts.head.Run(ctx, r.rdb, keys).StringSlice()
+	reply, err := r.scripts.head.Run(ctx, r.rdb, keys, r.seen.Load()).StringSlice()
 	if err != nil {
 		return position{}, r.wrap("read head", err)
 	}
@@ -53,6 +55,7 @@ func (r *Store) head(ctx context.Context) (position, error) {
 	if err != nil {
 		return position{}, fmt.Errorf("read head: %w", err)
 	}
+	r.note(last)
 	return position{epoch: reply[0], last: last, del: reply[2]}, nil
 }
 
@@ -63,10 +66,13 @@ func (r *Store) head(ctx context.Context) (position, error) {
 // an outage leaves no gap. When known is false, Redis has not answered
 // yet: it first waits for the head, then lets the store serve.
 //
-// A fact of another epoch, or, found while idle, a new epoch or a head
-// behind its own, means Redis lost the facts this loop reported (a restart
-// without persistence): it calls onReset and goes on from the head it
-// found. It ends when the store closes.
+// A fact of another epoch, or a new epoch found while idle, means Redis
+// lost facts this loop reported (a restart without persistence, or an
+// older copy of its data: the head script gives a stream behind the seqs
+// seen a new epoch). It then calls onReset and goes on from the head it
+// found, which is never below the last seq it reported: the seqs after a
+// loss go on above every seq the instances had seen. It ends when the
+// store closes.
 func (r *Store) tail(pos position, known bool) {
 	defer close(r.tailDone)
 	if !known {
@@ -109,6 +115,7 @@ func (r *Store) tail(pos position, known bool) {
 		if len(facts) > 0 {
 			r.onAppend(facts)
 			pos.last = facts[len(facts)-1].Seq
+			r.note(pos.last)
 		}
 		// A deletion comes after the facts read with it: a fact deleted
 		// before this read is not among them, so no stream gets a fact
@@ -135,9 +142,10 @@ func (r *Store) tail(pos position, known bool) {
 	}
 }
 
-// checkEpoch reads the head and, when its epoch is not pos's or it is
-// behind pos (a Redis back from an older copy of its data, which kept the
-// epoch), reports the reset and moves pos to that head.
+// checkEpoch reads the head and, when its epoch is not pos's, reports the
+// reset and moves pos to that head. A stream behind pos (a Redis back from
+// an older copy of its data, which kept the epoch) gets a new epoch too:
+// the head script raises it to the seqs seen, pos among them.
 func (r *Store) checkEpoch(pos *position) error {
 	ctx, cancel := context.WithTimeout(r.ctx, redisOpTimeout)
 	head, err := r.head(ctx)
@@ -145,7 +153,7 @@ func (r *Store) checkEpoch(pos *position) error {
 	if err != nil {
 		return err
 	}
-	if head.epoch != pos.epoch || head.last < pos.last {
+	if head.epoch != pos.epoch {
 		if r.onReset != nil {
 			r.onReset()
 		}
