@@ -59,8 +59,9 @@ func (p *Publisher) OnDelete(f store.Fact) {
 }
 
 // OnReset is the store's OnReset: the store came back without its facts
-// (a Redis restarted without persistence) and hands out seqs from 1 again,
-// so every stream's position means nothing now. Every stream ends, with
+// (a Redis restarted without persistence, or from an older copy), so the
+// facts a stream was built on are gone, even though seqs go on above the
+// highest one seen. Every stream ends, with
 // hub.ErrReset, and its client reconnects to a snapshot of what there is.
 func (p *Publisher) OnReset() {
 	p.log.Warn("the store lost its facts (Redis restarted without persistence); ending every stream so clients start over",
