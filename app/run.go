@@ -220,11 +220,22 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		// origin; net/http offers it over TLS (ALPN "h2"). Cleartext h2c
 		// is left off: browsers never use it.
 		Protocols: serverProtocols(),
+		// Lets middleware.Framing see what a plain connection's request
+		// heads held before net/http parsed them.
+		ConnContext: middleware.FramingContext,
 	}
 	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	s.release = append(s.release, func() { s.ln.Close() })
+	if !s.tls {
+		// Over TLS the listener stays as it is: HTTP/2 needs the
+		// *tls.Conn itself, and the heads travel encrypted under it.
+		// There a request with both Content-Length and
+		// Transfer-Encoding is not refused, but its connection still
+		// closes after it, so no request hidden in its body is served.
+		s.ln = middleware.FramingListener(s.ln, s.server.MaxHeaderBytes)
+	}
 	return s, nil
 }
 

@@ -106,6 +106,9 @@ func Routes(d Deps) http.Handler {
 		// Before CORS, so that its refusals are counted too.
 		r.Use(d.Metrics.CountRejections())
 	}
+	// Framing comes before anything that may refuse a request: a refused
+	// chunked request must still close its connection.
+	r.Use(middleware.Framing(reject))
 	// CORS comes before authentication: a preflight carries no token, and
 	// a browser can read a 401 only if it has CORS headers.
 	r.Use(middleware.CORS(d.Access.CORSOrigins, reject))

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -310,5 +313,219 @@ func TestRequestBoundsAnswerAtOnce(t *testing.T) {
 	getJSON(t, srv.URL+"/status", &st)
 	if st.Facts != 0 {
 		t.Fatalf("%d facts stored by refused requests", st.Facts)
+	}
+}
+
+// rawConn is one client connection written and read by hand, for requests
+// no Go client would send.
+type rawConn struct {
+	tb   testing.TB
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+func dialRaw(tb testing.TB, addr string) *rawConn {
+	tb.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	return &rawConn{tb: tb, conn: conn, r: bufio.NewReader(conn)}
+}
+
+// rawAnswer is an answer read from a rawConn; close is whether it said
+// Connection: close (which net/http's reader takes out of the header).
+type rawAnswer struct {
+	exchange
+	close bool
+}
+
+// exchange writes request (which may hold several) and reads one answer,
+// within 3 s.
+func (c *rawConn) exchange(request string) rawAnswer {
+	c.tb.Helper()
+	c.conn.SetDeadline(time.Now().Add(3 * time.Second))
+	if request != "" {
+		if _, err := io.WriteString(c.conn, request); err != nil {
+			c.tb.Fatal(err)
+		}
+	}
+	resp, err := http.ReadResponse(c.r, nil)
+	if err != nil {
+		c.tb.Fatalf("no answer within 3 s: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.tb.Fatalf("reading the answer: %v", err)
+	}
+	return rawAnswer{exchange{status: resp.StatusCode, header: resp.Header, body: string(body)}, resp.Close}
+}
+
+// closed reports whether the server closed the connection after what was
+// read so far, within 3 s; a further answer fails the test.
+func (c *rawConn) closed() bool {
+	c.tb.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_, err := c.r.Peek(1)
+	if err == nil {
+		rest, _ := c.r.Peek(c.r.Buffered())
+		c.tb.Fatalf("the server answered again on the connection: %q", rest)
+	}
+	if err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
+		c.tb.Logf("reading after the answer: %v", err)
+		return false
+	}
+	return true
+}
+
+// postHead is the head of a POST /fact with a JSON body and the framing
+// headers given.
+func postHead(framing ...string) string {
+	head := "POST /fact HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+	for _, h := range framing {
+		head += h + "\r\n"
+	}
+	return head + "\r\n"
+}
+
+// plainPost is a complete POST /fact framed by Content-Length.
+func plainPost(info string) string {
+	body := `{"info":"` + info + `"}`
+	return postHead("Content-Length: "+strconv.Itoa(len(body))) + body
+}
+
+// TestSmuggledRequestIsNotServed sends a request framed both ways, whose
+// chunked body ends at once and whose Content-Length covers a second,
+// complete request (what a proxy framing by Content-Length forwards as
+// one): the server must refuse it with 400, close the connection and store
+// nothing, whatever the order and case of the headers.
+func TestSmuggledRequestIsNotServed(t *testing.T) {
+	hidden := "0\r\n\r\n" + plainPost("smuggled")
+	cl := "Content-Length: " + strconv.Itoa(len(hidden))
+	cases := []struct {
+		name    string
+		before  string // sent first on the same connection, answered 201
+		request string
+	}{
+		{"LengthFirst", "", postHead(cl, "Transfer-Encoding: chunked") + hidden},
+		{"EncodingFirstLowerCase", "", postHead("transfer-encoding: Chunked", strings.ToLower(cl)) + hidden},
+		{"AfterAKeepAliveRequest", plainPost("first"), postHead(cl, "Transfer-Encoding: chunked") + hidden},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startServer(t, testConfig(t))
+			c := dialRaw(t, srv.Addr)
+			var want uint64
+			if tc.before != "" {
+				want = 1
+				if ex := c.exchange(tc.before); ex.status != http.StatusCreated {
+					t.Fatalf("the request before = %d %s", ex.status, ex.body)
+				}
+			}
+			ex := c.exchange(tc.request)
+			if ex.status != http.StatusBadRequest || ex.problemType() != "urn:factstream:problem:ambiguous-framing" {
+				t.Fatalf("answer %d %s, want 400 ambiguous-framing", ex.status, ex.body)
+			}
+			if !ex.close {
+				t.Error("the answer has no Connection: close")
+			}
+			if !c.closed() {
+				t.Fatal("the connection stayed open")
+			}
+			checkAnswerDocumented(t, srv.URL, http.MethodPost, "/fact", ex)
+			if got := factCount(t, srv.URL, nil); got != want {
+				t.Fatalf("%d facts stored, want %d", got, want)
+			}
+		})
+	}
+}
+
+// checkAnswerDocumented fails unless ex, the answer to method path, is
+// as /openapi.json describes it.
+func checkAnswerDocumented(tb testing.TB, base, method, path string, ex rawAnswer) {
+	tb.Helper()
+	spec := fetchSpec(tb, base)
+	req, err := http.NewRequest(method, base+path, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	resp := &http.Response{StatusCode: ex.status, Header: ex.header, Body: io.NopCloser(strings.NewReader(ex.body)), Request: req}
+	if ok, errs := spec.validator.ValidateHttpResponse(req, resp); !ok {
+		tb.Errorf("the %d answer does not match the document (body %s):\n%s", ex.status, ex.body, describe(errs))
+	}
+}
+
+// TestChunkedRequestClosesItsConnection: a chunked request is served, and
+// its connection closed after the answer, so that nothing a proxy might
+// have framed otherwise is read after its body.
+func TestChunkedRequestClosesItsConnection(t *testing.T) {
+	srv := startServer(t, testConfig(t))
+	c := dialRaw(t, srv.Addr)
+	body := `{"info":"chunked"}`
+	chunked := postHead("Transfer-Encoding: chunked") + fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(body), body)
+	ex := c.exchange(chunked + plainPost("pipelined"))
+	if ex.status != http.StatusCreated {
+		t.Fatalf("chunked POST = %d %s, want 201", ex.status, ex.body)
+	}
+	if !ex.close {
+		t.Error("the answer has no Connection: close")
+	}
+	if !c.closed() {
+		t.Fatal("the connection stayed open")
+	}
+	if got := factCount(t, srv.URL, nil); got != 1 {
+		t.Fatalf("%d facts stored, want 1 (the pipelined request must not be served)", got)
+	}
+}
+
+// TestKeepAliveRequestsShareAConnection: requests framed by Content-Length
+// alone keep their connection, pipelined or one after the other.
+func TestKeepAliveRequestsShareAConnection(t *testing.T) {
+	srv := startServer(t, testConfig(t))
+	c := dialRaw(t, srv.Addr)
+	for i, req := range []string{plainPost("one"), plainPost("two") + plainPost("three"), ""} {
+		if ex := c.exchange(req); ex.status != http.StatusCreated || ex.close {
+			t.Fatalf("POST %d = %d (Connection: close %v) %s, want 201 on an open connection", i+1, ex.status, ex.close, ex.body)
+		}
+	}
+	ex := c.exchange("GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+	var st struct {
+		Facts uint64 `json:"facts"`
+	}
+	if ex.status != http.StatusOK || json.Unmarshal([]byte(ex.body), &st) != nil || st.Facts != 3 {
+		t.Fatalf("GET /status on the same connection = %d %s, want 3 facts", ex.status, ex.body)
+	}
+}
+
+// TestSmuggledRequestIsNotServedOverTLS: over TLS the server does not see
+// the raw head (HTTP/2 needs the TLS connection as it is), so the request
+// is served as chunked, but its connection still closes after the answer
+// and the request hidden in its body is never served.
+func TestSmuggledRequestIsNotServedOverTLS(t *testing.T) {
+	srv, _, roots := startTLSServer(t, testConfig(t))
+	conn, err := tls.Dial("tcp", srv.Addr, &tls.Config{RootCAs: roots, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &rawConn{tb: t, conn: conn, r: bufio.NewReader(conn)}
+	hidden := "0\r\n\r\n" + plainPost("smuggled")
+	ex := c.exchange(postHead("Content-Length: "+strconv.Itoa(len(hidden)), "Transfer-Encoding: chunked") + hidden)
+	if ex.status/100 != 4 || !ex.close {
+		t.Fatalf("answer %d (Connection: close %v) %s, want a 4xx with Connection: close", ex.status, ex.close, ex.body)
+	}
+	if !c.closed() {
+		t.Fatal("the connection stayed open")
+	}
+	client := tlsClient(roots, false)
+	t.Cleanup(client.CloseIdleConnections)
+	status := do(t, client, http.MethodGet, srv.URL+"/status", nil, "")
+	var st struct {
+		Facts *uint64 `json:"facts"`
+	}
+	if json.Unmarshal([]byte(status.body), &st) != nil || st.Facts == nil || *st.Facts != 0 {
+		t.Fatalf("GET /status = %d %s, want no facts", status.status, status.body)
 	}
 }
