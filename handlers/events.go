@@ -109,7 +109,9 @@ func handleEvents(log *slog.Logger, subs Subscriptions, facts FactReader, o Stre
 		h.Set("Content-Type", "text/event-stream")
 		h.Set("Cache-Control", "no-cache")
 		h.Set("X-Accel-Buffering", "no")
-		if c.Request.ProtoMajor == 1 {
+		// Unless a guard already said close (a chunked request: whatever
+		// followed its body must never be served).
+		if c.Request.ProtoMajor == 1 && h.Get("Connection") == "" {
 			h.Set("Connection", "keep-alive")
 		}
 		c.Status(http.StatusOK)
