@@ -120,6 +120,10 @@ func TestBadValueStopsStartup(t *testing.T) {
 		{"trusted-proxies", "10.0.0.0/33", "--trusted-proxies", nil},
 		{"trusted-proxies", "proxy.internal", "--trusted-proxies", nil},
 		{"stream-takeover", "maybe", "--stream-takeover", nil},
+		{"read-timeout", "soon", "--read-timeout", nil},
+		{"read-timeout", "0s", "--read-timeout", nil},
+		{"max-streams-per-ip", "-1", "--max-streams-per-ip", nil},
+		{"max-streams-per-ip", "few", "--max-streams-per-ip", nil},
 		{"tls-cert", missing, "--tls-cert", nil},
 		{"tls-key", missing, "--tls-key", nil},
 		// Both or neither, and they must match.

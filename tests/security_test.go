@@ -186,6 +186,10 @@ func TestReadingNeedsASubscribeToken(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.SubscribeTokens = []string{"sub-token"}
 	cfg.PublishTokens = []string{"pub-token"}
+	// Each path is tried from an address of its own (X-Forwarded-For from
+	// a trusted proxy): one address trying every wrong token on every
+	// path would be slowed down as a guesser.
+	cfg.TrustedProxies = []string{"127.0.0.1"}
 	srv := startServer(t, cfg)
 	f := publishAs(t, srv.URL, "pub-token", "guarded")
 
@@ -204,14 +208,19 @@ func TestReadingNeedsASubscribeToken(t *testing.T) {
 		{"CookieWrong", "", http.Header{"Cookie": {"factstream_token=nope"}}, http.StatusUnauthorized},
 		{"PublishTokenReadsToo", "", bearer("pub-token"), http.StatusOK},
 	}
-	for _, path := range []string{"/events", "/facts", "/facts/" + f.ID, "/status"} {
+	for i, path := range []string{"/events", "/facts", "/facts/" + f.ID, "/status"} {
 		for _, w := range ways {
 			t.Run(strings.ReplaceAll(path[1:], "/", "-")+"/"+w.name, func(t *testing.T) {
 				url := srv.URL + path
 				if w.query != "" {
 					url += "?" + w.query
 				}
-				ex := do(t, nil, http.MethodGet, url, w.header, "")
+				header := w.header.Clone()
+				if header == nil {
+					header = http.Header{}
+				}
+				header.Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i+1))
+				ex := do(t, nil, http.MethodGet, url, header, "")
 				if ex.status != w.want {
 					t.Fatalf("GET %s = %d %s, want %d", path, ex.status, ex.body, w.want)
 				}
