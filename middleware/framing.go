@@ -111,6 +111,10 @@ func (c *framingConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// NetConn returns the connection the wrapper reads from, for a taker of
+// the connection (the takeover writer) that needs no more watching of it.
+func (c *framingConn) NetConn() net.Conn { return c.Conn }
+
 // SyscallConn lets a hijacker reach the socket (the takeover writer polls
 // and writes it directly).
 func (c *framingConn) SyscallConn() (syscall.RawConn, error) {

@@ -102,6 +102,12 @@ func (w *Writer) Hijack(rw http.ResponseWriter, r *http.Request) net.Conn {
 	if why == "" {
 		conn, _, err := http.NewResponseController(rw).Hijack()
 		if err == nil {
+			// A wrapper that watched the requests (the framing guard)
+			// has nothing left to watch on a stream: keep the socket
+			// alone, so an idle stream does not hold the wrapper too.
+			if w, ok := conn.(interface{ NetConn() net.Conn }); ok {
+				conn = w.NetConn()
+			}
 			return conn
 		}
 		why = "hijack refused: " + err.Error()
