@@ -19,7 +19,7 @@ import (
 func TestSlowSubscriberIsDroppedAndCatchesUp(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.WriteTimeout = time.Second // how long a blocked write may hang
-	cfg.ClientBuffer = 1024       // events a stream may have queued
+	cfg.ClientBuffer = 1024        // events a stream may have queued
 	srv := startServer(t, cfg)
 	const total = 20000
 	const lag = 400 // facts the good subscriber may be behind; its queue holds 1,024

@@ -18,7 +18,7 @@ type reportMeta struct {
 	// contents of files; Summary is the hand-written opening that says
 	// what the figures mean for a user (bench/summary.md)
 	Summary, Commands, Profile, Notes string
-	Calibrations                               []Calibration
+	Calibrations                      []Calibration
 	// Compare is the section of a bench/run.sh compare run, markers
 	// included, kept from the file the report replaces.
 	Compare string
