@@ -188,7 +188,7 @@ func (r *Store) Append(ctx context.Context, req store.AppendRequest) (store.Appe
 			return r.replay(ctx, p.replay.first, p.replay.last, p.replay.batch)
 		}
 	}
-	r.afterAppend(ctx, p.facts[0].Seq, p.facts[len(p.facts)-1].Seq)
+	r.afterAppend(p.facts[0].Seq, p.facts[len(p.facts)-1].Seq)
 	return store.AppendResult{Facts: p.facts, Batch: req.Batch}, nil
 }
 

@@ -3,7 +3,10 @@
 package redis
 
 import (
+	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"factstream/internal/redistest"
 	"factstream/store"
@@ -35,4 +38,24 @@ func TestRedisFailsFastWhenHung(t *testing.T) {
 		t.Fatalf("stats after thaw = %+v, want 2 or 3 facts", st)
 	}
 	assertContiguous(t, rec.WaitSeqs(t, int(st.LastSeq)), int(st.LastSeq))
+}
+
+// TestRedisTrimMissedInAnOutageIsMadeGood: an append whose reply is lost
+// (Redis hung while it ran) commits with no trim after it. The sweep makes
+// the trim good as soon as Redis answers, not at its next interval.
+func TestRedisTrimMissedInAnOutageIsMadeGood(t *testing.T) {
+	srv := redistest.Start(t)
+	s := mustOpen(t, srv, testPrefix(t), store.Options{RetentionFacts: 10, SweepInterval: time.Hour})
+	storetest.MustAppend(t, s, store.AppendRequest{Drafts: storetest.Drafts(10, "kept"), Batch: true})
+	srv.Freeze()
+	_, err := s.Append(context.WithoutCancel(t.Context()), store.AppendRequest{Drafts: storetest.Drafts(5, "reply lost"), Batch: true})
+	srv.Thaw()
+	if !errors.Is(err, store.ErrOutcomeUnknown) {
+		t.Fatalf("append to a hung Redis: err = %v, want ErrOutcomeUnknown", err)
+	}
+	// Redis ran the call when it woke: 15 facts committed, 10 kept.
+	storetest.Eventually(t, "the missed trim is made good", func() bool {
+		st, err := s.Stats(t.Context())
+		return err == nil && st.LastSeq == 15 && st.Count == 10 && st.FirstSeq == 6
+	})
 }

@@ -177,6 +177,8 @@ func (r *Store) commit(group []*pending) {
 		err = r.wrap("append", err)
 		if maybeExecuted(err) {
 			err = fmt.Errorf("%w: %w", store.ErrOutcomeUnknown, err)
+			// The call may have committed facts that no trim follows.
+			r.oweTrim()
 		}
 		for _, p := range sent {
 			p.err, p.replay = err, nil

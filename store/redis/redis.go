@@ -89,6 +89,10 @@ type Store struct {
 	// sweepDone is closed when the retention sweep has ended (at once
 	// without retention).
 	sweepDone chan struct{}
+	// trimOwed wakes the sweep when a trim may have been missed: it
+	// failed, or an append's reply was lost, so facts may have been
+	// committed with no trim after them.
+	trimOwed chan struct{}
 	// started is closed once the tail loop knows the head it starts from.
 	// Until then the store answers as Redis being down would: a fact
 	// committed before the tail's starting point would never reach
@@ -176,6 +180,7 @@ func open(url string, opts store.Options, block time.Duration) (*Store, error) {
 		now:             opts.Clock(),
 		retention:       newRetentionScripts(),
 		sweepDone:       make(chan struct{}),
+		trimOwed:        make(chan struct{}, 1),
 		reqs:            make(chan *pending, maxGroup),
 		maxRequestBytes: maxRequestBytes,
 

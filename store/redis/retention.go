@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -153,9 +154,10 @@ func (r *Store) stats(ctx context.Context) (store.Stats, error) {
 
 // afterAppend trims to RetentionFacts when the facts first to last passed
 // a multiple of trimStep: exactly one append does, whichever instance
-// made it, so the trim runs once. A failed trim is made good by the next
-// one, or by the sweep.
-func (r *Store) afterAppend(ctx context.Context, first, last uint64) {
+// made it, so the trim runs once. The trim is the store's work, not the
+// request's: it runs to its end even if the publisher goes away. A trim
+// that fails is owed to the sweep, which retries it until Redis answers.
+func (r *Store) afterAppend(first, last uint64) {
 	ret := r.opts.RetentionFacts
 	if ret <= 0 {
 		return
@@ -164,43 +166,64 @@ func (r *Store) afterAppend(ctx context.Context, first, last uint64) {
 	if (first-1)/step == last/step {
 		return
 	}
-	r.trimLoop(ctx, r.retention.trimCount, ret)
+	ctx, cancel := context.WithTimeout(r.ctx, redisOpTimeout)
+	defer cancel()
+	if err := r.trimLoop(ctx, r.retention.trimCount, ret); err != nil {
+		r.oweTrim()
+	}
+}
+
+// oweTrim asks the sweep to apply retention soon: a trim failed, or an
+// append may have committed without the trim that should follow it.
+func (r *Store) oweTrim() {
+	if r.opts.RetentionFacts <= 0 && r.opts.RetentionAge <= 0 {
+		return
+	}
+	select {
+	case r.trimOwed <- struct{}{}:
+	default: // already owed
+	}
 }
 
 // trimLoop runs a trim script until it removes less than a batch, and
 // reports what it removed.
-func (r *Store) trimLoop(ctx context.Context, script *goredis.Script, bound any) {
+func (r *Store) trimLoop(ctx context.Context, script *goredis.Script, bound any) error {
 	total := 0
 	defer func() { r.opts.Removed(store.RemovedRetention, total) }()
-	for ctx.Err() == nil {
+	for {
 		n, err := script.Run(ctx, r.rdb, []string{r.keys.stream, r.keys.ids}, bound, trimBatch).Int()
 		if err != nil {
-			return
+			return r.wrap("apply retention", err)
 		}
 		total += n
 		if n < trimBatch {
-			return
+			return nil
 		}
 	}
 }
 
-// retain applies both bounds: at open and every sweep interval. Every
-// instance sweeps; the scripts are atomic, so each fact is removed, and
-// counted, once.
-func (r *Store) retain() {
+// retain applies both bounds: at open, every sweep interval and when a
+// trim is owed. Every instance sweeps; the scripts are atomic, so each
+// fact is removed, and counted, once.
+func (r *Store) retain() error {
 	ctx, cancel := context.WithTimeout(r.ctx, 10*redisOpTimeout)
 	defer cancel()
 	if ret := r.opts.RetentionFacts; ret > 0 {
-		r.trimLoop(ctx, r.retention.trimCount, ret)
+		if err := r.trimLoop(ctx, r.retention.trimCount, ret); err != nil {
+			return err
+		}
 	}
 	if r.opts.RetentionAge > 0 {
 		cutoff := r.now().Add(-r.opts.RetentionAge).UTC().Format(store.TimeLayout)
-		r.trimLoop(ctx, r.retention.trimAge, cutoff)
+		return r.trimLoop(ctx, r.retention.trimAge, cutoff)
 	}
+	return nil
 }
 
-// sweep applies retention when the store has started and then every sweep
-// interval, until the store closes.
+// sweep applies retention when the store has started, every sweep
+// interval, and, with the tail's backoff, whenever a trim is owed, until
+// it succeeds, so that a trim missed during an outage is made good as
+// soon as Redis answers again. It ends when the store closes.
 func (r *Store) sweep() {
 	defer close(r.sweepDone)
 	select {
@@ -208,9 +231,25 @@ func (r *Store) sweep() {
 	case <-r.ctx.Done():
 		return
 	}
-	r.retain()
-	for r.sleep(r.opts.Interval()) {
-		r.retain()
+	backoff := tailMinBackoff
+	tick := time.NewTicker(r.opts.Interval())
+	defer tick.Stop()
+	for {
+		if err := r.retain(); err != nil {
+			r.oweTrim()
+		} else {
+			backoff = tailMinBackoff
+		}
+		select {
+		case <-tick.C:
+		case <-r.trimOwed:
+			if !r.sleep(backoff) {
+				return
+			}
+			backoff = min(2*backoff, tailMaxBackoff)
+		case <-r.ctx.Done():
+			return
+		}
 	}
 }
 
