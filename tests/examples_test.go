@@ -254,24 +254,40 @@ func waitStreams(tb testing.TB, base string, n int) {
 	})
 }
 
-// snippetMark introduces a code block of docs/clients.md copied from an
-// example: <!-- docs snippet: examples/node/subscribe.mjs subscribe -->.
+// snippetMark introduces a code block of the docs copied from an example:
+// <!-- docs snippet: examples/node/subscribe.mjs subscribe -->.
 var snippetMark = regexp.MustCompile("(?m)^<!-- docs snippet: (\\S+) (\\S+) -->\n```[a-z]*\n((?s:.*?))```\n")
 
 // TestExamplesInTheDocsAreTheExamplesCode keeps the JavaScript and Python
-// snippets of docs/clients.md equal to the marked regions of the example files
-// that the examples' test runs.
+// snippets of the README and docs/clients.md equal to the marked regions
+// of the example files that the examples' test runs.
 func TestExamplesInTheDocsAreTheExamplesCode(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join("..", "docs", "clients.md"))
+	for _, doc := range []string{"README.md", filepath.Join("docs", "clients.md")} {
+		t.Run(doc, func(t *testing.T) {
+			found := checkSnippets(t, doc)
+			for _, dir := range []string{"examples/node", "examples/python"} {
+				if found[dir] == 0 {
+					t.Errorf("%s shows no snippet from %s", doc, dir)
+				}
+			}
+		})
+	}
+}
+
+// checkSnippets compares every marked snippet of doc with its region and
+// returns how many it found per example directory.
+func checkSnippets(t *testing.T, doc string) map[string]int {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join("..", doc))
 	if err != nil {
 		t.Fatal(err)
 	}
 	found := map[string]int{}
-	for _, m := range snippetMark.FindAllStringSubmatch(string(doc), -1) {
+	for _, m := range snippetMark.FindAllStringSubmatch(string(text), -1) {
 		file, name, block := m[1], m[2], m[3]
 		src, err := os.ReadFile(filepath.Join("..", file))
 		if err != nil {
-			t.Errorf("docs/clients.md snippet from %s: %v", file, err)
+			t.Errorf("%s snippet from %s: %v", doc, file, err)
 			continue
 		}
 		region, ok := snippetRegion(string(src), name)
@@ -280,15 +296,11 @@ func TestExamplesInTheDocsAreTheExamplesCode(t *testing.T) {
 			continue
 		}
 		if block != region {
-			t.Errorf("the snippet %s of %s in docs/clients.md differs from the file; copy the region again:\n%s", name, file, region)
+			t.Errorf("the snippet %s of %s in %s differs from the file; copy the region again:\n%s", name, file, doc, region)
 		}
 		found[filepath.Dir(file)]++
 	}
-	for _, dir := range []string{"examples/node", "examples/python"} {
-		if found[dir] == 0 {
-			t.Errorf("docs/clients.md shows no snippet from %s", dir)
-		}
-	}
+	return found
 }
 
 // snippetRegion returns the lines between "docs snippet: name" and the
