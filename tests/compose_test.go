@@ -20,8 +20,16 @@ import (
 // its COMPOSE_PROFILES.
 func loadCompose(t *testing.T, profiles ...string) *types.Project {
 	t.Helper()
+	return loadComposeWithEnv(t, nil, profiles...)
+}
+
+// loadComposeWithEnv is loadCompose with env ("KEY=value") as the shell's
+// environment that docker compose would interpolate.
+func loadComposeWithEnv(t *testing.T, env []string, profiles ...string) *types.Project {
+	t.Helper()
 	opts, err := cli.NewProjectOptions([]string{"../docker-compose.yml"},
 		cli.WithWorkingDirectory(".."),
+		cli.WithEnv(env),
 		cli.WithEnvFiles(), // the default: .env beside the compose file
 		cli.WithDotEnv,
 		cli.WithDefaultProfiles(profiles...),
@@ -260,6 +268,44 @@ func nginxLocation(t *testing.T, conf, pattern string) string {
 // TestDockerfile checks what the compose setup relies on: a multi-stage
 // build of a static binary, a non-root runtime and a health check that runs
 // the binary's own healthcheck subcommand.
+// TestComposePassesTheVersionToTheBuild: the image has no .git, so the
+// version reaches the binary only as the Dockerfile's build arguments,
+// which every factstream service of every profile passes on from the
+// environment.
+func TestComposePassesTheVersionToTheBuild(t *testing.T) {
+	want := map[string]string{
+		"VERSION":    "v1.2.3",
+		"REVISION":   "0123456789abcdef0123456789abcdef01234567",
+		"BUILD_TIME": "2026-11-30T04:00:00Z",
+	}
+	shell := []string{
+		"FACTSTREAM_VERSION=" + want["VERSION"],
+		"FACTSTREAM_REVISION=" + want["REVISION"],
+		"FACTSTREAM_BUILD_TIME=" + want["BUILD_TIME"],
+	}
+	df, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for arg := range want {
+		if !regexp.MustCompile(`(?m)^ARG .*\b` + arg + `=`).Match(df) || !strings.Contains(string(df), "${"+arg+"}") {
+			t.Errorf("the Dockerfile has no ARG %s that reaches the build", arg)
+		}
+	}
+	for _, profile := range []string{"single", "cluster"} {
+		for _, s := range loadComposeWithEnv(t, shell, profile).Services {
+			if s.Build == nil {
+				continue // redis and nginx are pulled, not built
+			}
+			for arg, v := range want {
+				if got := s.Build.Args[arg]; got == nil || *got != v {
+					t.Errorf("profile %s, service %s: build arg %s is not %q from the environment", profile, s.Name, arg, v)
+				}
+			}
+		}
+	}
+}
+
 func TestDockerfile(t *testing.T) {
 	b, err := os.ReadFile("../Dockerfile")
 	if err != nil {
