@@ -721,11 +721,17 @@ if [ "${1:-}" = cluster ]; then
 		load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 		busy_after=$(busy_pct)
 		cp "$out/commands.txt" "$out/cluster-commands.txt"
+		# busy_pct reads the cores over a moment: more than a few percent
+		# before or after the run means something else was running.
+		local_note="Nothing else ran on the machine"
+		if [ "${busy_before%.*}" -gt 5 ] || [ "${busy_after%.*}" -gt 5 ]; then
+			local_note="Other work shared the machine"
+		fi
 		{
 			printf 'run_date=%q\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
 			printf 'run_revision=%q\n' "$(server_revision)"
 			printf 'baseline_desc=%q\n' "$baseline_rev ($(git log -1 --format=%cd --date=short "$baseline_rev"), the build before group commit for Redis)"
-			printf 'busy_desc=%q\n' "${busy_before}% of both cores busy before the run (load average $load_before), ${busy_after}% after it (load average $load_after); ${steal_during}% steal during it. Other work shared the machine throughout: compare the two builds with each other, side by side, rather than with figures of other runs"
+			printf 'busy_desc=%q\n' "${busy_before}% of both cores busy before the run (load average $load_before), ${busy_after}% after it (load average $load_after); ${steal_during}% steal during it. $local_note; the host's speed drifts all the same: compare the two builds with each other, side by side, rather than with figures of other runs"
 		} >"$out/cluster.env"
 	fi
 	cluster_report

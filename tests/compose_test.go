@@ -288,7 +288,7 @@ func TestComposePassesTheVersionToTheBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	for arg := range want {
-		if !regexp.MustCompile(`(?m)^ARG .*\b` + arg + `=`).Match(df) || !strings.Contains(string(df), "${"+arg+"}") {
+		if !regexp.MustCompile(`(?m)^ARG .*\b`+arg+`=`).Match(df) || !strings.Contains(string(df), "${"+arg+"}") {
 			t.Errorf("the Dockerfile has no ARG %s that reaches the build", arg)
 		}
 	}
