@@ -77,8 +77,18 @@ func Import(ctx context.Context, args []string, getenv func(string) string, stdi
 	}
 	defer in.Close()
 
+	// A bolt file the import creates goes again if nothing is stored in
+	// it, so a refused import leaves the disk as it found it.
+	removeNew := func() {}
+	if kind == "bolt" {
+		file := strings.TrimPrefix(spec, "bolt:")
+		if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+			removeNew = func() { os.Remove(file) }
+		}
+	}
 	st, err := openStore(spec, store.Options{})
 	if err != nil {
+		removeNew()
 		return fail("%v; nothing was stored", err)
 	}
 	im, ok := st.(importer)
@@ -96,6 +106,9 @@ func Import(ctx context.Context, args []string, getenv func(string) string, stdi
 	}))
 	if cerr := st.Close(); err == nil && cerr != nil {
 		err = cerr
+	}
+	if err != nil {
+		removeNew()
 	}
 	var dup *store.DuplicateIDError
 	switch {
