@@ -228,6 +228,9 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	s.release = append(s.release, func() { s.ln.Close() })
+	if cfg.WriteTimeout > 0 {
+		s.ln = userTimeoutListener{Listener: s.ln, timeout: cfg.WriteTimeout}
+	}
 	if !s.tls {
 		// Over TLS the listener stays as it is: HTTP/2 needs the
 		// *tls.Conn itself, and the heads travel encrypted under it.

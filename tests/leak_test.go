@@ -289,3 +289,31 @@ func TestPlainStreamsHoldNoGoroutine(t *testing.T) {
 		}
 	}
 }
+
+// TestVanishedClientsAreFoundWithoutTakeover: streams written by their own
+// goroutine (takeover off, as every stream over HTTP/2 or TLS) also end
+// soon after their clients vanish without closing. Their heartbeats land
+// in the socket buffer, so no write deadline fires; the kernel reports the
+// connection failed once nothing is acknowledged for write_timeout
+// (TCP_USER_TIMEOUT) instead of after minutes of retransmissions.
+func TestVanishedClientsAreFoundWithoutTakeover(t *testing.T) {
+	if why := nftMissing(); why != "" {
+		skipUnlessCI(t, why)
+	}
+	addr := freePort(t)
+	srv := startProcess(t, t.TempDir(), addr, "--store", "memory:", "--heartbeat", "1s",
+		"--write-timeout", "500ms", "--stream-takeover=false", "--log-level", "warn")
+	const n = 20
+	for range n {
+		c, err := oneConnection(addr, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	if got := clients(t, srv.URL); got != n {
+		t.Fatalf("%d streams open, want %d", got, n)
+	}
+	nftDrop(t, "ip daddr "+vanishAddr+" drop")
+	eventually(t, 15*time.Second, "the vanished clients' streams to end", func() bool { return clients(t, srv.URL) == 0 })
+}
