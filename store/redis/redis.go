@@ -33,6 +33,9 @@ const (
 	redisPoolTimeout  = 500 * time.Millisecond
 	// redisOpTimeout bounds one whole store call, whatever the caller's ctx.
 	redisOpTimeout = 1800 * time.Millisecond
+	// readWait bounds how long a read waits for one of the store's read
+	// slots (see Store.reads) before it answers ErrUnavailable.
+	readWait = 10 * time.Second
 )
 
 // Store keeps facts in a Redis Stream shared by every instance that opens the
@@ -66,6 +69,14 @@ type Store struct {
 	// presenceTTL is store.PresenceTTL; tests shorten it.
 	presenceTTL time.Duration
 	tailBlock   time.Duration // how long one XREAD waits
+
+	// reads holds a slot for each read of facts in flight (Range, Before,
+	// Get, Stats), fewer than the connection pool holds: a burst of reads
+	// (a whole instance's clients reconnecting at once, each reading its
+	// snapshot) then queues here, in the order it came, for up to
+	// readWait, instead of outwaiting the pool's short timeout and
+	// failing, and the writer and the health checks keep connections.
+	reads chan struct{}
 
 	// Group commit: Append hands requests to the writer through reqs.
 	reqs    chan *pending
@@ -187,6 +198,7 @@ func open(url string, opts store.Options, block time.Duration) (*Store, error) {
 		presenceTTL: store.PresenceTTL,
 		tailBlock:   block,
 	}
+	r.reads = make(chan struct{}, readSlots(r.rdb.Options().PoolSize))
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	ctx, cancel := context.WithTimeout(r.ctx, redisOpTimeout)
 	head, err := r.head(ctx)
@@ -288,6 +300,39 @@ func (r *Store) op(ctx context.Context) (context.Context, context.CancelFunc, er
 	return ctx, cancel, nil
 }
 
+// readSlots is how many reads of facts may use the pool's poolSize
+// connections at once: what the writer's calls, a deletion, a trim and a
+// health check leave, and at least two.
+func readSlots(poolSize int) int {
+	return max(2, poolSize-callsInFlight-2)
+}
+
+// readOp is op for a read of facts: it first waits, up to readWait and
+// as long as ctx allows, for a read slot, which the returned cancel gives
+// back.
+func (r *Store) readOp(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	if err := r.checkStarted(); err != nil {
+		return nil, nil, err
+	}
+	wait := time.NewTimer(readWait)
+	defer wait.Stop()
+	select {
+	case r.reads <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, r.wrap("wait for a read slot", ctx.Err())
+	case <-wait.C:
+		return nil, nil, fmt.Errorf("%w: wait for a read slot: %d reads of facts have been in flight for %v", store.ErrUnavailable, cap(r.reads), readWait)
+	case <-r.ctx.Done():
+		return nil, nil, store.ErrClosed
+	}
+	opCtx, cancel, err := r.op(ctx)
+	if err != nil {
+		<-r.reads
+		return nil, nil, err
+	}
+	return opCtx, func() { cancel(); <-r.reads }, nil
+}
+
 func (r *Store) checkStarted() error {
 	select {
 	case <-r.started:
@@ -302,7 +347,7 @@ func (r *Store) Range(ctx context.Context, after, upTo uint64, limit int) ([]sto
 	if limit <= 0 || (upTo != 0 && upTo <= after) || after == ^uint64(0) {
 		return nil, nil
 	}
-	ctx, cancel, err := r.op(ctx)
+	ctx, cancel, err := r.readOp(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -323,7 +368,7 @@ func (r *Store) Before(ctx context.Context, before uint64, limit int) ([]store.F
 	if limit <= 0 || before == 1 {
 		return nil, nil
 	}
-	ctx, cancel, err := r.op(ctx)
+	ctx, cancel, err := r.readOp(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +386,7 @@ func (r *Store) Before(ctx context.Context, before uint64, limit int) ([]store.F
 
 // Get implements store.Store.
 func (r *Store) Get(ctx context.Context, id string) (store.Fact, error) {
-	ctx, cancel, err := r.op(ctx)
+	ctx, cancel, err := r.readOp(ctx)
 	if err != nil {
 		return store.Fact{}, err
 	}
@@ -372,7 +417,7 @@ func (r *Store) Get(ctx context.Context, id string) (store.Fact, error) {
 // the store has seen, also when Redis lost its data and no script has
 // raised the stream's last id yet.
 func (r *Store) Stats(ctx context.Context) (store.Stats, error) {
-	ctx, cancel, err := r.op(ctx)
+	ctx, cancel, err := r.readOp(ctx)
 	if err != nil {
 		return store.Stats{}, err
 	}

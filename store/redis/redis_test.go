@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -665,4 +666,44 @@ func TestRedisRetentionAppliesAtOpen(t *testing.T) {
 	s := mustOpen(t, srv, prefix, store.Options{Now: clock.Now, RetentionAge: time.Hour, SweepInterval: time.Hour, OnRemove: rm.OnRemove})
 	storetest.Eventually(t, "the old facts are removed", func() bool { return rm.Count(store.RemovedRetention) == 3 })
 	storetest.CheckKept(t, s, 5, []uint64{4, 5}, old.Facts)
+}
+
+// TestRedisReadBurstQueuesInsteadOfFailing: more reads of facts at once
+// than the pool has connections (a whole instance's clients reconnecting,
+// each reading its snapshot) wait for a read slot and all succeed, instead
+// of outwaiting the pool's short timeout and answering ErrUnavailable.
+func TestRedisReadBurstQueuesInsteadOfFailing(t *testing.T) {
+	srv := redistest.Start(t)
+	s, err := Open(srv.URL()+"?pool_size=3", store.Options{KeyPrefix: testPrefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	for i := range 2 {
+		storetest.MustAppend(t, s, store.AppendRequest{Drafts: storetest.Drafts(1000, fmt.Sprint("burst ", i)), Batch: true})
+	}
+	const readers = 200
+	errs := make(chan error, readers)
+	var wg sync.WaitGroup
+	for range readers {
+		wg.Go(func() {
+			facts, err := s.Range(context.Background(), 0, 0, 2000)
+			if err == nil && len(facts) != 2000 {
+				err = fmt.Errorf("read %d facts, want 2000", len(facts))
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	failed, first := 0, error(nil)
+	for err := range errs {
+		if err != nil {
+			failed++
+			first = cmp.Or(first, err)
+		}
+	}
+	if failed > 0 {
+		t.Fatalf("%d of %d concurrent reads failed, the first with: %v", failed, readers, first)
+	}
 }
