@@ -151,7 +151,12 @@ func TestBadRequestsAreRefusedAndStoreNothing(t *testing.T) {
 		{"TextPlain", "POST", "/fact", "text/plain", `info=x`, nil, 415, ""},
 		{"NoContentType", "POST", "/fact", "", `{"info":"x"}`, nil, 415, ""},
 		{"Latin1Charset", "POST", "/fact", "application/json; charset=iso-8859-1", `{"info":"x"}`, nil, 415, ""},
-		{"BodyTooLarge", "POST", "/fact", jsonCT, `{"info":"` + strings.Repeat("a", 70000) + `"}`, nil, 413, ""},
+		// As curl does for large bodies, the client waits for the verdict
+		// before sending the body: the refusal, which never reads it and
+		// closes, then cannot race the client's write into a reset on a
+		// busy machine. tests/ sends such bodies regardless, on raw
+		// connections.
+		{"BodyTooLarge", "POST", "/fact", jsonCT, `{"info":"` + strings.Repeat("a", 70000) + `"}`, map[string]string{"Expect": "100-continue"}, 413, ""},
 		{"EmptyBatch", "POST", "/facts", jsonCT, `[]`, nil, 400, ""},
 		{"BatchOf1001", "POST", "/facts", jsonCT, batch1001, nil, 400, ""},
 		{"BatchWithOneBadItem", "POST", "/facts", jsonCT, `[{"info":"ok"},{"info":""},{"info":"ok"}]`, nil, 400, "[1].info"},
