@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
+
+	"factstream/store"
 )
 
 // cutReader ends a body early, as a client that goes away does.
@@ -122,5 +125,18 @@ func BenchmarkDecodeJSONDrafts(b *testing.B) {
 		if _, _, err := decodeJSONDrafts(body, false); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A store that refuses a request for its size (Redis takes at most 16 MiB
+// in one script call) answers 413 naming the body, not 500: only a
+// max_body raised far above its default lets such a request through.
+func TestStoreRefusalForSizeIsA413(t *testing.T) {
+	err := fmt.Errorf("append to redis: %w", &store.TooLargeError{Size: 17 << 20, Max: 16 << 20})
+	ae := asAPIError(err)
+	if ae.status != http.StatusRequestEntityTooLarge || ae.code != "body-too-large" ||
+		len(ae.fields) != 1 || ae.fields[0].Field != "body" || !strings.Contains(ae.detail, "16777216") {
+		t.Fatalf("a request too large for the store gave %d %s %q %+v, want 413 body-too-large naming the body and the bound",
+			ae.status, ae.code, ae.detail, ae.fields)
 	}
 }

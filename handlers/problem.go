@@ -59,6 +59,7 @@ func asAPIError(err error) *apiError {
 	var ae *apiError
 	var tooBig *http.MaxBytesError
 	var tooSlow *middleware.BodyTimeoutError
+	var tooMany *store.TooLargeError
 	switch {
 	case errors.As(err, &ae):
 		return ae
@@ -66,6 +67,10 @@ func asAPIError(err error) *apiError {
 		return &apiError{status: http.StatusRequestTimeout, code: "request-timeout", detail: tooSlow.Error()}
 	case errors.As(err, &tooBig):
 		detail := fmt.Sprintf("the request body exceeds %d bytes", tooBig.Limit)
+		return &apiError{status: http.StatusRequestEntityTooLarge, code: "body-too-large", detail: detail,
+			fields: []store.FieldError{{Field: "body", Detail: detail}}}
+	case errors.As(err, &tooMany):
+		detail := tooMany.Error() + "; send fewer facts per request"
 		return &apiError{status: http.StatusRequestEntityTooLarge, code: "body-too-large", detail: detail,
 			fields: []store.FieldError{{Field: "body", Detail: detail}}}
 	case errors.Is(err, store.ErrNotFound):

@@ -13,6 +13,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -188,3 +189,15 @@ var (
 	// ErrClosed means the store has been closed.
 	ErrClosed = errors.New("store closed")
 )
+
+// TooLargeError means a request's facts take more room than the store
+// takes in one write; nothing of it was stored. Fewer facts per request
+// fit.
+type TooLargeError struct {
+	Size, Max int // bytes the request takes, and the most one write takes
+}
+
+// Error implements error.
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("the request's facts take %d bytes in the store, more than the %d it takes in one write", e.Size, e.Max)
+}

@@ -144,7 +144,7 @@ func (r *Store) commit(group []*pending) {
 	for _, p := range group {
 		switch {
 		case p.size > r.maxRequestBytes:
-			p.err = fmt.Errorf("append: a request of %d bytes is more than the %d one Redis script call may carry", p.size, r.maxRequestBytes)
+			p.err = fmt.Errorf("append to redis: %w", &store.TooLargeError{Size: p.size, Max: r.maxRequestBytes})
 		case !p.deadline.IsZero() && !now.Before(p.deadline):
 			p.err = r.wrap("append: wait for the writer", context.DeadlineExceeded)
 		default:

@@ -72,8 +72,9 @@ func TestRedisRefusedRequestFailsAloneInItsCall(t *testing.T) {
 	if !errors.Is(errs[1], store.ErrIdempotencyMismatch) {
 		t.Errorf("reused key: err = %v, want ErrIdempotencyMismatch", errs[1])
 	}
-	if errs[3] == nil || errors.Is(errs[3], store.ErrUnavailable) || !strings.Contains(errs[3].Error(), "bytes") {
-		t.Errorf("too large request: err = %v, want it refused for its size", errs[3])
+	var tooBig *store.TooLargeError
+	if !errors.As(errs[3], &tooBig) || errors.Is(errs[3], store.ErrUnavailable) || tooBig.Max != s.maxRequestBytes {
+		t.Errorf("too large request: err = %v, want a store.TooLargeError with Max %d", errs[3], s.maxRequestBytes)
 	}
 	for _, i := range []int{0, 2, 4, 5, 6, 7} {
 		if errs[i] != nil {
