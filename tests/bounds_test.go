@@ -316,6 +316,36 @@ func TestRequestBoundsAnswerAtOnce(t *testing.T) {
 	}
 }
 
+// TestRefusedBodyEndsCleanly: a client sending a body over max_body
+// (here 200 KB, more than the connection's buffers hold before the server
+// reads) can finish sending it after the 413 comes, and the connection
+// then ends with a clean close. The server answers before reading and
+// then discards up to 256 KiB of what follows, for a moment: closing on
+// unread bytes, as net/http alone does 500 ms after the answer, resets the
+// connection under the client's write, and a Go client then reports the
+// reset instead of the 413.
+func TestRefusedBodyEndsCleanly(t *testing.T) {
+	srv := startServer(t, testConfig(t))
+	body := `{"info":"` + strings.Repeat("a", 200000) + `"}`
+	c := dialRaw(t, srv.Addr)
+	c.conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fmt.Fprintf(c.conn, "POST /fact HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body); err != nil {
+		t.Fatalf("sending the body: %v, want it taken (and discarded)", err)
+	}
+	resp, err := http.ReadResponse(c.r, nil)
+	if err != nil {
+		t.Fatalf("reading the answer: %v, want the 413", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("POST of a body over max_body = %d, want 413", resp.StatusCode)
+	}
+	if _, err := c.r.ReadByte(); err != io.EOF {
+		t.Fatalf("after the 413: %v, want the connection closed cleanly (EOF), not reset", err)
+	}
+}
+
 // rawConn is one client connection written and read by hand, for requests
 // no Go client would send.
 type rawConn struct {
