@@ -21,8 +21,8 @@ import (
 // leave while others wait for Redis' fsync: Redis takes the calls that
 // reach it together in one turn of its loop, under one fsync, so a call
 // sent early shares an fsync instead of waiting for one of its own
-// (measured against two, with BenchmarkAppend and bench/run.sh cluster,
-// appendfsync always).
+// (measured against two with bench/run.sh cluster, appendfsync always;
+// BenchmarkAppend, with no HTTP, does the same either way).
 const (
 	maxGroup        = 512
 	callsInFlight   = 4
