@@ -307,12 +307,8 @@ func TestRequestBoundsAnswerAtOnce(t *testing.T) {
 			}
 		})
 	}
-	var st struct {
-		Facts uint64 `json:"facts"`
-	}
-	getJSON(t, srv.URL+"/status", &st)
-	if st.Facts != 0 {
-		t.Fatalf("%d facts stored by refused requests", st.Facts)
+	if n := keptStatus(t, srv.URL).Facts; n != 0 {
+		t.Fatalf("%d facts stored by refused requests", n)
 	}
 }
 

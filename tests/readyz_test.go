@@ -214,11 +214,7 @@ return 1`, nil).Err()
 		code, _ := post()
 		return code == http.StatusCreated
 	})
-	var st struct {
-		Facts uint64 `json:"facts"`
-	}
-	getJSON(t, s.URL+"/status", &st)
-	if st.Facts != 2 {
-		t.Fatalf("%d facts stored, want 2: the retry stored a second copy or none was stored", st.Facts)
+	if n := keptStatus(t, s.URL).Facts; n != 2 {
+		t.Fatalf("%d facts stored, want 2: the retry stored a second copy or none was stored", n)
 	}
 }
