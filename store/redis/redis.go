@@ -314,16 +314,12 @@ func (r *Store) readOp(ctx context.Context) (context.Context, context.CancelFunc
 	if err := r.checkStarted(); err != nil {
 		return nil, nil, err
 	}
-	wait := time.NewTimer(readWait)
-	defer wait.Stop()
 	select {
 	case r.reads <- struct{}{}:
-	case <-ctx.Done():
-		return nil, nil, r.wrap("wait for a read slot", ctx.Err())
-	case <-wait.C:
-		return nil, nil, fmt.Errorf("%w: wait for a read slot: %d reads of facts have been in flight for %v", store.ErrUnavailable, cap(r.reads), readWait)
-	case <-r.ctx.Done():
-		return nil, nil, store.ErrClosed
+	default:
+		if err := r.awaitReadSlot(ctx); err != nil {
+			return nil, nil, err
+		}
 	}
 	opCtx, cancel, err := r.op(ctx)
 	if err != nil {
@@ -331,6 +327,22 @@ func (r *Store) readOp(ctx context.Context) (context.Context, context.CancelFunc
 		return nil, nil, err
 	}
 	return opCtx, func() { cancel(); <-r.reads }, nil
+}
+
+// awaitReadSlot waits for a read slot when none was free at once.
+func (r *Store) awaitReadSlot(ctx context.Context) error {
+	wait := time.NewTimer(readWait)
+	defer wait.Stop()
+	select {
+	case r.reads <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return r.wrap("wait for a read slot", ctx.Err())
+	case <-wait.C:
+		return fmt.Errorf("%w: wait for a read slot: %d reads of facts have been in flight for %v", store.ErrUnavailable, cap(r.reads), readWait)
+	case <-r.ctx.Done():
+		return store.ErrClosed
+	}
 }
 
 func (r *Store) checkStarted() error {
